@@ -1,0 +1,39 @@
+// Forecaster contracts. Everything under src/forecast is pure: no I/O, no clock, no Math.random().
+
+/**
+ * A point forecaster updated online, one sample at a time.
+ * `update` costs O(1) or O(log n) per sample where the method allows.
+ */
+export interface Forecaster {
+  readonly name: string;
+  /** Feed the next sample (NaN = missing; a model should carry on sensibly). */
+  update(y: number): void;
+  /** Point forecasts for steps 1..horizon after the last sample fed. */
+  forecast(horizon: number): Float64Array;
+  /** Number of samples seen. */
+  readonly count: number;
+}
+
+/** A forecaster that also produces its own distribution (e.g. a decaying histogram). */
+export interface QuantileForecaster extends Forecaster {
+  /** Quantile forecasts: result[k][h-1] is quantile qs[k] at step h. */
+  quantiles(horizon: number, qs: readonly number[]): Float64Array[];
+}
+
+export function isQuantileForecaster(f: Forecaster): f is QuantileForecaster {
+  return typeof (f as QuantileForecaster).quantiles === 'function';
+}
+
+/** A probabilistic forecast for steps 1..horizon. */
+export interface ProbForecast {
+  mean: Float64Array;
+  /** quantiles[k][h-1] for the requested levels, in the order requested. */
+  quantiles: Float64Array[];
+  levels: readonly number[];
+  /** In [0, 1]: recent accuracy and history length. */
+  confidence: number;
+  /** Name of the model (or blend) that produced it. */
+  model: string;
+}
+
+export type ForecasterFactory = () => Forecaster;
