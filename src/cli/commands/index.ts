@@ -1,0 +1,5 @@
+// Every CLI command, in the order `prescient --help` lists them.
+import type { Command } from 'commander';
+import { register as backtest } from './backtest.js';
+
+export const COMMANDS: Array<(program: Command) => void> = [backtest];
