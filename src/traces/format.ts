@@ -21,13 +21,28 @@ export interface TraceSeries {
   capacity?: Partial<Record<ResourceName, number>>;
   /** Rows skipped (documented per format), with their count. */
   skippedRows: number;
+  /**
+   * Actual time (Unix seconds) of each sample, for formats that keep irregular rows as they are
+   * (bitbrains, csv): there `stepSeconds` is the median spacing. Absent when samples are on the
+   * exact step grid.
+   */
+  timesS?: Float64Array;
+  /** Samples that a resampling format (alibaba) filled by carrying the previous value forward. */
+  filledSamples?: number;
+  /** Descriptive labels (the synthetic generator sets `archetype`). */
+  labels?: Record<string, string>;
 }
 
 export interface ReadOptions {
-  /** Called after each series is read, for progress display. */
+  /**
+   * Called after each file is read (done and total count files, filtered-out ones included),
+   * for progress display. For one-series-per-file formats that is after each series.
+   */
   onProgress?: (done: number, total: number) => void;
   /** Only the series whose id passes. */
   filter?: (id: string) => boolean;
+  /** Resampling step for formats with irregular rows (alibaba); ignored by the others. */
+  stepSeconds?: number;
 }
 
 export interface TraceFormat {
