@@ -1,0 +1,86 @@
+// Helpers shared by the online forecasting models. Pure: no I/O, no clock, no randomness.
+import type { z } from 'zod';
+import { InputError, ValidationError, type Issue } from '../../core/errors.js';
+
+/** True for NaN and ±Infinity: every model treats such a sample as missing. */
+export function isMissing(y: number): boolean {
+  // y - y is 0 for every finite number and NaN for NaN and ±Infinity.
+  return y - y !== 0;
+}
+
+/** `a.b[2].c` from a zod issue path. */
+export function formatIssuePath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const key of path) {
+    if (typeof key === 'number') out += `[${key}]`;
+    else out += out === '' ? String(key) : `.${String(key)}`;
+  }
+  return out;
+}
+
+/**
+ * Flattens zod issues to (path, message), one per unknown key for `unrecognized_keys`
+ * (`alpah: unknown field`) so every message names its field.
+ */
+export function flattenIssues(issues: readonly z.core.$ZodIssue[]): Array<{ path: PropertyKey[]; message: string }> {
+  const out: Array<{ path: PropertyKey[]; message: string }> = [];
+  for (const i of issues) {
+    if (i.code === 'unrecognized_keys') {
+      for (const key of i.keys) out.push({ path: [...i.path, key], message: 'unknown field' });
+    } else {
+      out.push({ path: [...i.path], message: i.message });
+    }
+  }
+  return out;
+}
+
+/** Every problem of a failed zod parse, with its path (prefixed when given). */
+export function zodIssues(error: z.ZodError, prefix = ''): Issue[] {
+  return flattenIssues(error.issues).map((i) => {
+    const p = formatIssuePath(i.path);
+    return { path: prefix && p ? `${prefix}.${p}` : prefix || p, message: i.message };
+  });
+}
+
+/**
+ * Parses model options with a zod schema; throws a ValidationError naming each bad field
+ * (`invalid holt options: alpha: Too big: expected number to be <=1`).
+ */
+export function parseOptions<S extends z.ZodType>(schema: S, input: unknown, model: string): z.output<S> {
+  const r = schema.safeParse(input ?? {});
+  if (!r.success) throw new ValidationError(zodIssues(r.error), `invalid ${model} options`);
+  return r.data;
+}
+
+/** Checks a forecast horizon: a non-negative integer. */
+export function checkHorizon(horizon: number): void {
+  if (!Number.isInteger(horizon) || horizon < 0) {
+    throw new InputError(`horizon must be a non-negative integer, got ${horizon}`, { field: 'horizon' });
+  }
+}
+
+/** Checks quantile levels: each in [0, 1]. */
+export function checkLevels(qs: readonly number[]): void {
+  for (let k = 0; k < qs.length; k++) {
+    const q = qs[k]!;
+    if (!(q >= 0 && q <= 1)) throw new InputError(`quantile level must be in [0, 1], got ${q}`, { field: `qs[${k}]` });
+  }
+}
+
+/** A horizon-long array filled with one value. */
+export function flat(horizon: number, value: number): Float64Array {
+  const out = new Float64Array(horizon);
+  out.fill(value);
+  return out;
+}
+
+/** `s_h = phi + phi^2 + ... + phi^h` for h = 1..horizon, written into out (damped trend multipliers). */
+export function dampedSums(phi: number, horizon: number, out: Float64Array): void {
+  let p = 1;
+  let s = 0;
+  for (let h = 0; h < horizon; h++) {
+    p *= phi;
+    s += p;
+    out[h] = s;
+  }
+}

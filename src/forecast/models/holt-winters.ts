@@ -1,0 +1,273 @@
+// Additive Holt-Winters with a damped trend (ETS(A,Ad,A)), season given or detected.
+import { z } from 'zod';
+import type { Forecaster } from '../types.js';
+import { checkHorizon, isMissing, parseOptions } from './common.js';
+import { HoltForecaster } from './holt.js';
+import { detectSeasonPeriod } from './season.js';
+
+export interface HoltWintersOptions {
+  /** Level smoothing weight, in (0, 1]. Default 0.3. */
+  alpha?: number;
+  /** Trend smoothing weight (beta* of fpp3), in [0, 1]. Default 0.01. */
+  beta?: number;
+  /** Seasonal smoothing weight, in [0, 1] (fpp3 advises gamma <= 1 - alpha). Default 0.2. */
+  gamma?: number;
+  /** Trend damping, in (0, 1]; 1 = undamped. Default 0.98. */
+  phi?: number;
+  /**
+   * Season length in samples; 0 = no season (the model is then damped Holt); 'auto' = detect it
+   * from the first samples among `candidates` (see `detectSeasonPeriod`). Default 'auto'.
+   */
+  period?: number | 'auto';
+  /**
+   * Sample step, used only to derive the default candidates of `period: 'auto'`: one day and one
+   * week in samples (288 and 2016 at the default 300 s). Default 300.
+   */
+  stepSeconds?: number;
+  /** Season lengths tried by `period: 'auto'`. Default: a day and a week at `stepSeconds`. */
+  candidates?: number[];
+  /** Number of full periods buffered to initialise level, trend and season. Default 2. */
+  initPeriods?: number;
+  /** Name reported by the model. Default `holt-winters(<period>)`. */
+  name?: string;
+}
+
+export const holtWintersOptionsSchema = z.strictObject({
+  alpha: z.number().gt(0).max(1).default(0.3),
+  beta: z.number().min(0).max(1).default(0.01),
+  gamma: z.number().min(0).max(1).default(0.2),
+  phi: z.number().gt(0).max(1).default(0.98),
+  period: z.union([z.number().int().min(0).max(100_000), z.literal('auto')]).default('auto'),
+  stepSeconds: z.number().gt(0).default(300),
+  candidates: z.array(z.number().int().min(2).max(100_000)).min(1).optional(),
+  initPeriods: z.number().int().min(1).max(10).default(2),
+  name: z.string().min(1).optional(),
+});
+
+const DAY_SECONDS = 86_400;
+
+type Mode = 'warmup' | 'seasonal' | 'holt';
+
+/**
+ * Additive Holt-Winters with a damped trend, in the error-correction form of fpp3 (section 8.3):
+ *
+ *     l_t = alpha * (y_t - s_{t-m}) + (1 - alpha) * (l_{t-1} + phi * b_{t-1})
+ *     b_t = beta * (l_t - l_{t-1}) + (1 - beta) * phi * b_{t-1}
+ *     s_t = gamma * (y_t - l_{t-1} - phi * b_{t-1}) + (1 - gamma) * s_{t-m}
+ *     yhat_{t+h} = l_t + (phi + ... + phi^h) * b_t + s_{t+h-m(k+1)},  k = floor((h-1)/m)
+ *
+ * Initialisation (classical decomposition of the first `initPeriods` periods, buffered): period
+ * means `M_j`; trend `b_0 = (M_last - M_0) / ((initPeriods - 1) * m)` (0 with one period); level
+ * `l_0 = M_0 - b_0 * (m + 1) / 2` (the level one step before the first sample); season
+ * `s_i` = mean over periods of `y_{jm+i} - (M_j + b_0 * (i - (m - 1) / 2))`, centred to sum 0.
+ * The recursion then replays the buffered samples, once, and runs online from there on.
+ *
+ * While warming up (and for good when `period` is 0 or auto-detection finds no season) the
+ * forecasts come from an internal damped Holt model with the same alpha, beta and phi.
+ * `period: 'auto'` buffers up to two of the longest candidate, tests for a season every
+ * shortest-candidate samples once two periods of it are in, takes the first season found and
+ * stops looking when the buffer is full.
+ *
+ * A missing sample (NaN, ±Infinity) advances time without information (`l += phi*b, b *= phi`,
+ * season slot unchanged: the same as feeding the model its own forecast). `count` counts every
+ * update. Before any finite sample the forecast is NaN.
+ *
+ * Cost: update O(1) once running (about 20 flops, no allocation); one O(initPeriods * m)
+ * initialisation (and with 'auto' an O(n) detection every shortest-candidate samples while
+ * warming up); forecast O(horizon); memory m doubles (plus the warm-up buffer, freed after).
+ */
+export class HoltWintersForecaster implements Forecaster {
+  readonly name: string;
+  readonly alpha: number;
+  readonly beta: number;
+  readonly gamma: number;
+  readonly phi: number;
+  private readonly initPeriods: number;
+  private readonly candidates: readonly number[] | null;
+  private m: number;
+  private mode: Mode;
+  private holt: HoltForecaster | null;
+  private buf: Float64Array | null;
+  private bufLen = 0;
+  private season: Float64Array = new Float64Array(0);
+  private pos = 0;
+  private lvl = NaN;
+  private trd = 0;
+  private n = 0;
+
+  constructor(options: HoltWintersOptions = {}) {
+    const o = parseOptions(holtWintersOptionsSchema, options, 'holt-winters');
+    this.alpha = o.alpha;
+    this.beta = o.beta;
+    this.gamma = o.gamma;
+    this.phi = o.phi;
+    this.initPeriods = o.initPeriods;
+    this.holt = new HoltForecaster({ alpha: o.alpha, beta: o.beta, phi: o.phi });
+    if (o.period === 'auto') {
+      const step = o.stepSeconds;
+      const defaults = [DAY_SECONDS / step, (7 * DAY_SECONDS) / step].filter((c) => Number.isInteger(c) && c >= 2);
+      const cands = [...(o.candidates ?? defaults)].sort((a, b) => a - b);
+      this.candidates = cands;
+      this.m = 0;
+      this.mode = cands.length > 0 ? 'warmup' : 'holt';
+      this.buf = cands.length > 0 ? new Float64Array(Math.max(2, this.initPeriods) * cands[cands.length - 1]!) : null;
+    } else {
+      this.candidates = null;
+      this.m = o.period >= 2 ? o.period : 0;
+      this.mode = this.m > 0 ? 'warmup' : 'holt';
+      this.buf = this.m > 0 ? new Float64Array(this.initPeriods * this.m) : null;
+    }
+    this.name = o.name ?? `holt-winters(${o.period})`;
+  }
+
+  get count(): number {
+    return this.n;
+  }
+
+  /** Season length in use: 0 while unknown (warming up with 'auto') or when there is none. */
+  get period(): number {
+    return this.mode === 'holt' ? 0 : this.m;
+  }
+
+  /** 'warmup' (buffering), 'seasonal' (running Holt-Winters) or 'holt' (no season: damped Holt). */
+  get state(): Mode {
+    return this.mode;
+  }
+
+  /** Current level, trend and the season (a copy, next slot first); null unless running seasonal. */
+  components(): { level: number; trend: number; season: Float64Array } | null {
+    if (this.mode !== 'seasonal') return null;
+    const m = this.m;
+    const s = new Float64Array(m);
+    for (let i = 0; i < m; i++) s[i] = this.season[(this.pos + i) % m]!;
+    return { level: this.lvl, trend: this.trd, season: s };
+  }
+
+  update(y: number): void {
+    this.n++;
+    if (this.mode === 'seasonal') {
+      this.step(y);
+      return;
+    }
+    this.holt!.update(y);
+    if (this.mode === 'holt') return;
+    const buf = this.buf!;
+    buf[this.bufLen++] = y;
+    if (this.candidates === null) {
+      if (this.bufLen === buf.length) this.initialise();
+      return;
+    }
+    // 'auto': look for a season now and then while the buffer fills.
+    const shortest = this.candidates[0]!;
+    const full = this.bufLen === buf.length;
+    if (this.bufLen >= 2 * shortest && (this.bufLen % shortest === 0 || full)) {
+      const m = detectSeasonPeriod(buf.subarray(0, this.bufLen), { candidates: this.candidates });
+      if (m > 0 && this.bufLen >= this.initPeriods * m) {
+        this.m = m;
+        this.initialise();
+        return;
+      }
+    }
+    if (full) {
+      this.mode = 'holt';
+      this.buf = null;
+    }
+  }
+
+  forecast(horizon: number): Float64Array {
+    checkHorizon(horizon);
+    if (this.mode !== 'seasonal') return this.holt!.forecast(horizon);
+    const out = new Float64Array(horizon);
+    const m = this.m;
+    const phi = this.phi;
+    const l = this.lvl;
+    const b = this.trd;
+    let p = 1;
+    let s = 0;
+    let slot = this.pos;
+    for (let h = 0; h < horizon; h++) {
+      p *= phi;
+      s += p;
+      out[h] = l + s * b + this.season[slot]!;
+      slot = slot + 1 === m ? 0 : slot + 1;
+    }
+    return out;
+  }
+
+  /** One step of the recursion (the hot path). */
+  private step(y: number): void {
+    const pos = this.pos;
+    const pb = this.phi * this.trd;
+    if (isMissing(y)) {
+      this.lvl += pb;
+      this.trd = pb;
+    } else {
+      const l0 = this.lvl;
+      const s0 = this.season[pos]!;
+      const l = this.alpha * (y - s0) + (1 - this.alpha) * (l0 + pb);
+      this.trd = this.beta * (l - l0) + (1 - this.beta) * pb;
+      this.season[pos] = this.gamma * (y - l0 - pb) + (1 - this.gamma) * s0;
+      this.lvl = l;
+    }
+    this.pos = pos + 1 === this.m ? 0 : pos + 1;
+  }
+
+  /** Classical initialisation from the buffered periods, then replay of the whole buffer. */
+  private initialise(): void {
+    const buf = this.buf!;
+    const m = this.m;
+    const k = Math.min(this.initPeriods, Math.floor(this.bufLen / m));
+    const means = new Float64Array(k);
+    let any = false;
+    for (let j = 0; j < k; j++) {
+      let sum = 0;
+      let cnt = 0;
+      for (let i = j * m; i < (j + 1) * m; i++) {
+        const v = buf[i]!;
+        if (!isMissing(v)) {
+          sum += v;
+          cnt++;
+        }
+      }
+      means[j] = cnt > 0 ? sum / cnt : NaN;
+      if (cnt > 0) any = true;
+    }
+    if (!any) {
+      // Nothing but missing samples so far: start the warm-up again (season phase is relative to
+      // the buffer start, so nothing is lost).
+      this.bufLen = 0;
+      return;
+    }
+    // A period with no finite sample borrows the mean of the others.
+    let ms = 0;
+    let mc = 0;
+    for (let j = 0; j < k; j++) if (means[j] === means[j]) (ms += means[j]!), mc++;
+    for (let j = 0; j < k; j++) if (means[j] !== means[j]) means[j] = ms / mc;
+    const b0 = k >= 2 ? (means[k - 1]! - means[0]!) / ((k - 1) * m) : 0;
+    const season = new Float64Array(m);
+    let total = 0;
+    for (let i = 0; i < m; i++) {
+      let sum = 0;
+      let cnt = 0;
+      for (let j = 0; j < k; j++) {
+        const v = buf[j * m + i]!;
+        if (!isMissing(v)) {
+          sum += v - (means[j]! + b0 * (i - (m - 1) / 2));
+          cnt++;
+        }
+      }
+      season[i] = cnt > 0 ? sum / cnt : 0;
+      total += season[i]!;
+    }
+    const centre = total / m;
+    for (let i = 0; i < m; i++) season[i]! -= centre;
+    this.season = season;
+    this.lvl = means[0]! - (b0 * (m + 1)) / 2;
+    this.trd = b0;
+    this.pos = 0;
+    this.mode = 'seasonal';
+    for (let t = 0; t < this.bufLen; t++) this.step(buf[t]!);
+    this.buf = null;
+    this.holt = null;
+  }
+}
