@@ -41,7 +41,7 @@ export function seriesIdOf(file: string): string {
 
 /**
  * Streams the lines of a file (gunzipped when it ends in `.gz`), without line terminators
- * (LF or CRLF). Read errors and corrupt gzip data are rethrown as TraceFormatError naming the file.
+ * (LF or CRLF) and without a leading UTF-8 byte order mark. Read errors and corrupt gzip data are rethrown as TraceFormatError naming the file.
  * Breaking out of the loop closes the file.
  */
 export async function* readLines(file: string): AsyncGenerator<string, void, undefined> {
@@ -53,8 +53,18 @@ export async function* readLines(file: string): AsyncGenerator<string, void, und
     input = source.pipe(gunzip);
   }
   const rl = createInterface({ input, crlfDelay: Infinity });
+  let first = true;
   try {
-    for await (const line of rl) yield line;
+    for await (const line of rl) {
+      if (first) {
+        first = false;
+        if (line.charCodeAt(0) === 0xfeff) {
+          yield line.slice(1); // a UTF-8 byte order mark, as spreadsheet exports write
+          continue;
+        }
+      }
+      yield line;
+    }
   } catch (cause) {
     if (cause instanceof TraceFormatError) throw cause;
     const code = (cause as NodeJS.ErrnoException).code;

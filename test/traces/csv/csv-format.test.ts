@@ -87,6 +87,14 @@ test('csv: "# units:" declares units, other comments and blank lines are ignored
     assert.equal(s.skippedRows, 2);
   }));
 
+test('csv: a UTF-8 byte order mark before the header is ignored', () =>
+  withDir(async (dir) => {
+    const file = join(dir, 'bom.csv');
+    await writeFile(file, '\uFEFFtime,cpu\n0,1\n');
+    const { series } = await readAll(csvFormat, file);
+    assert.deepEqual([...series[0]!.values.cpu!], [1]);
+  }));
+
 test('csv: ISO-8601 times with and without offsets; no offset is UTC', () =>
   withDir(async (dir) => {
     const file = join(dir, 'iso.csv');
