@@ -41,7 +41,8 @@ export const ALIBABA_COLUMNS = [
  * left out of the bucket mean. net_in/net_out (normalised, cumulative-looking counters),
  * mem_gps and mkpi are not read. A row with a wrong field count, an empty machine id, or a
  * non-numeric or negative cpu/memory/time throws a TraceFormatError with file, line and field.
- * Blank lines are skipped and counted (in every series of that file).
+ * Blank lines are skipped and counted (in every series of that file). With `options.filter`,
+ * rows of machines it rejects are not parsed beyond their id (nor held in memory).
  */
 export const alibabaFormat: TraceFormat = {
   name: 'alibaba',
