@@ -1,5 +1,6 @@
 // Every CLI command, in the order `prescient --help` lists them.
 import type { Command } from 'commander';
 import { register as backtest } from './backtest.js';
+import { register as simulate } from './simulate.js';
 
-export const COMMANDS: Array<(program: Command) => void> = [backtest];
+export const COMMANDS: Array<(program: Command) => void> = [backtest, simulate];

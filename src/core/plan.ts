@@ -1,0 +1,80 @@
+// A plan is data: the list of actions one decision round wants applied, each with the reasons
+// behind it (reason constants, Nomad-style, so "why?" always has an answer).
+//
+// Amounts in actions are in the instance's canonical units (the unit its telemetry uses):
+// Bitbrains CPU in cores and memory in MiB; PlanetLab and Google in percent. The unit of each
+// resource travels with the instance (see `InstanceUnits`), not with every action, so a plan for
+// a million samples stays small.
+import type { Unit } from './resources.js';
+
+/** Allocatable resources of an instance, in its canonical units. NaN = resource not managed. */
+export interface Amounts {
+  cpu: number;
+  memory: number;
+}
+
+export interface InstanceUnits {
+  cpu: Unit;
+  memory: Unit;
+}
+
+/** Set an instance's allocation (the enforced limit) for the next step. */
+export interface ResizeAction {
+  kind: 'resize';
+  instance: string;
+  cpu: number;
+  memory: number;
+  reasons: readonly string[];
+}
+
+/** Move an instance from one host to another (live migration). */
+export interface MigrateAction {
+  kind: 'migrate';
+  instance: string;
+  from: string;
+  to: string;
+  reasons: readonly string[];
+}
+
+/** Power a host on or off. */
+export interface PowerAction {
+  kind: 'power';
+  host: string;
+  on: boolean;
+  reasons: readonly string[];
+}
+
+export type Action = ResizeAction | MigrateAction | PowerAction;
+export type ActionKind = Action['kind'];
+
+export interface Plan {
+  /** Decision time, seconds (virtual or real clock). */
+  nowS: number;
+  actions: Action[];
+}
+
+export const emptyPlan = (nowS: number): Plan => ({ nowS, actions: [] });
+
+export function resize(instance: string, cpu: number, memory: number, reasons: readonly string[]): ResizeAction {
+  return { kind: 'resize', instance, cpu, memory, reasons };
+}
+
+export function migrate(instance: string, from: string, to: string, reasons: readonly string[]): MigrateAction {
+  return { kind: 'migrate', instance, from, to, reasons };
+}
+
+export function power(host: string, on: boolean, reasons: readonly string[]): PowerAction {
+  return { kind: 'power', host, on, reasons };
+}
+
+/** One line per action, for logs and error messages. */
+export function describeAction(a: Action): string {
+  switch (a.kind) {
+    case 'resize':
+      return `resize ${a.instance} cpu=${a.cpu} memory=${a.memory} (${a.reasons.join(', ')})`;
+    case 'migrate':
+      return `migrate ${a.instance} ${a.from} -> ${a.to} (${a.reasons.join(', ')})`;
+    case 'power':
+      return `power ${a.on ? 'on' : 'off'} ${a.host} (${a.reasons.join(', ')})`;
+  }
+}

@@ -1,0 +1,361 @@
+// The decision core: decide(snapshot, forecasts, nowS, rng) => Plan. Pure and synchronous.
+//
+// Round order (fleet): rightsize every instance -> place pending instances -> relieve overloaded
+// hosts (victims migrate, else allocations are capped when overcommit is off) -> drain
+// underloaded hosts -> power off empty hosts. Without hosts (rightsizing) only the first step runs.
+//
+// Action order in the plan, so that every intermediate state is valid for a driver that checks
+// capacity after each action: power on, shrinking resizes, migrations, growing resizes, power off.
+import type { Action, Amounts, Plan } from '../../core/plan.js';
+import type { Rng } from '../../core/rng.js';
+import { R } from './reasons.js';
+import type { CompiledProfile } from './profile.js';
+import type {
+  DecideContext,
+  FleetView,
+  Forecasts,
+  HostState,
+  InstanceForecast,
+  InstanceState,
+  Snapshot,
+} from './types.js';
+
+const EMPTY_FORECASTS: Forecasts = new Map();
+
+/** Allocation sums per host, maintained incrementally while a plan is built. */
+class PlanningFleet implements FleetView {
+  readonly hostById = new Map<string, HostState>();
+  readonly instById = new Map<string, InstanceState>();
+  readonly placement = new Map<string, string | null>();
+  readonly on = new Map<string, boolean>();
+  readonly alloc = new Map<string, Amounts>();
+  readonly members = new Map<string, Set<string>>();
+  readonly sums = new Map<string, Amounts>();
+
+  constructor(
+    readonly ctx: DecideContext,
+    readonly overcommit: boolean,
+  ) {
+    for (const h of ctx.snapshot.hosts) {
+      this.hostById.set(h.id, h);
+      this.on.set(h.id, h.on);
+      this.members.set(h.id, new Set());
+      this.sums.set(h.id, { cpu: 0, memory: 0 });
+    }
+    for (const i of ctx.snapshot.instances) {
+      this.instById.set(i.id, i);
+      this.alloc.set(i.id, { ...i.allocation });
+      const hid = i.hostId !== null && this.hostById.has(i.hostId) ? i.hostId : null;
+      this.placement.set(i.id, hid);
+      if (hid !== null) this.attach(i.id, hid);
+    }
+  }
+
+  host(id: string): HostState | undefined {
+    const h = this.hostById.get(id);
+    return h ? { ...h, on: this.on.get(id) ?? h.on } : undefined;
+  }
+  instance(id: string): InstanceState | undefined {
+    return this.instById.get(id);
+  }
+  instancesOn(hostId: string): InstanceState[] {
+    return [...(this.members.get(hostId) ?? [])].map((id) => this.instById.get(id)!);
+  }
+  allocationOf(instanceId: string): Amounts {
+    return this.alloc.get(instanceId)!;
+  }
+  allocatedOn(hostId: string): Amounts {
+    return this.sums.get(hostId) ?? { cpu: 0, memory: 0 };
+  }
+
+  attach(id: string, hostId: string): void {
+    this.members.get(hostId)!.add(id);
+    const a = this.alloc.get(id)!;
+    const s = this.sums.get(hostId)!;
+    s.cpu += nz(a.cpu);
+    s.memory += nz(a.memory);
+    this.placement.set(id, hostId);
+  }
+  detach(id: string): void {
+    const hostId = this.placement.get(id);
+    if (hostId == null) return;
+    this.members.get(hostId)!.delete(id);
+    const a = this.alloc.get(id)!;
+    const s = this.sums.get(hostId)!;
+    s.cpu -= nz(a.cpu);
+    s.memory -= nz(a.memory);
+    this.placement.set(id, null);
+  }
+  setAlloc(id: string, next: Amounts): void {
+    const hostId = this.placement.get(id);
+    const prev = this.alloc.get(id)!;
+    if (hostId != null) {
+      const s = this.sums.get(hostId)!;
+      s.cpu += nz(next.cpu) - nz(prev.cpu);
+      s.memory += nz(next.memory) - nz(prev.memory);
+    }
+    this.alloc.set(id, next);
+  }
+  hostsSorted(): HostState[] {
+    return [...this.hostById.keys()].sort().map((id) => this.host(id)!);
+  }
+}
+
+const nz = (x: number): number => (Number.isFinite(x) ? x : 0);
+
+export interface Decision {
+  plan: Plan;
+  /** Why each candidate host was rejected for the last placement attempts (for "why not host X?"). */
+  rejections: Array<{ instance: string; host: string; reasons: string[] }>;
+}
+
+/** Runs a compiled profile: the model update (observe) and the decision round (decide). */
+export class PolicyRunner {
+  /** Keep at most this many rejection records per round. */
+  maxRejections = 50;
+
+  constructor(readonly profile: CompiledProfile) {}
+
+  /** Feeds the usage of the step that just ended (and the allocation it had) to every plugin. */
+  observe(instance: InstanceState, usage: Amounts, allocation: Amounts, nowS: number): void {
+    for (const p of this.profile.plugins) p.observe?.(instance, usage, allocation, nowS);
+  }
+
+  forget(instanceId: string): void {
+    for (const p of this.profile.plugins) p.forget?.(instanceId);
+  }
+
+  /** Forecasts from the profile's forecast source (empty when the policy uses none). */
+  forecasts(snapshot: Snapshot, nowS: number): Forecasts {
+    const src = this.profile.forecast;
+    if (!src) return EMPTY_FORECASTS;
+    const out = new Map<string, InstanceForecast>();
+    for (const inst of snapshot.instances) {
+      const f = src.forecast(inst, nowS);
+      if (f) out.set(inst.id, f);
+    }
+    return out;
+  }
+
+  decide(snapshot: Snapshot, forecasts: Forecasts, nowS: number, rng: Rng): Plan {
+    return this.decideWithReasons(snapshot, forecasts, nowS, rng).plan;
+  }
+
+  decideWithReasons(snapshot: Snapshot, forecasts: Forecasts, nowS: number, rng: Rng): Decision {
+    const ctx: DecideContext = { snapshot, forecasts, nowS, rng };
+    const rightsizer = this.profile.rightsizer;
+    const resizeReasons = new Map<string, string[]>();
+
+    if (snapshot.hosts.length === 0) {
+      const actions: Action[] = [];
+      for (const inst of snapshot.instances) {
+        const d = rightsizer.recommend(inst, ctx);
+        const cpu = Number.isNaN(d.cpu) ? inst.allocation.cpu : d.cpu;
+        const memory = Number.isNaN(d.memory) ? inst.allocation.memory : d.memory;
+        if (!same(cpu, inst.allocation.cpu) || !same(memory, inst.allocation.memory)) {
+          actions.push({ kind: 'resize', instance: inst.id, cpu, memory, reasons: d.reasons });
+        }
+      }
+      return { plan: { nowS, actions }, rejections: [] };
+    }
+
+    const fleet = new PlanningFleet(ctx, this.profile.overcommit);
+    for (const inst of snapshot.instances) {
+      const d = rightsizer.recommend(inst, ctx);
+      const cpu = Number.isNaN(d.cpu) ? inst.allocation.cpu : d.cpu;
+      const memory = Number.isNaN(d.memory) ? inst.allocation.memory : d.memory;
+      fleet.setAlloc(inst.id, { cpu, memory });
+      resizeReasons.set(inst.id, [...d.reasons]);
+    }
+
+    const powerOn: Action[] = [];
+    const migrations: Action[] = [];
+    const powerOff: Action[] = [];
+    const rejections: Decision['rejections'] = [];
+    const moved = new Map<string, { from: string; to: string; reasons: string[] }>();
+
+    const powerOnHost = (hostId: string, why: string): void => {
+      fleet.on.set(hostId, true);
+      powerOn.push({ kind: 'power', host: hostId, on: true, reasons: [why] });
+    };
+
+    const findHost = (inst: InstanceState, exclude: ReadonlySet<string>, allowPowerOn: boolean): HostState | undefined => {
+      const tryHosts = (hosts: HostState[]): HostState | undefined => {
+        let best: HostState | undefined;
+        let bestScore = -Infinity;
+        for (const h of hosts) {
+          if (exclude.has(h.id)) continue;
+          const reasons: string[] = [];
+          for (const f of this.profile.filters) {
+            const s = f.filter(inst, h, fleet);
+            if (!s.feasible) {
+              reasons.push(...s.reasons);
+              break;
+            }
+          }
+          if (reasons.length > 0) {
+            if (rejections.length < this.maxRejections) rejections.push({ instance: inst.id, host: h.id, reasons });
+            continue;
+          }
+          let score = 0;
+          for (const { plugin, weight } of this.profile.scorers) score += weight * plugin.score(inst, h, fleet);
+          if (score > bestScore) {
+            bestScore = score;
+            best = h;
+          }
+        }
+        return best;
+      };
+      const all = fleet.hostsSorted();
+      let best = tryHosts(all.filter((h) => h.on));
+      if (!best && allowPowerOn) {
+        // Consider powered-off hosts as if they were on; the best-scoring feasible one is powered on.
+        best = tryHosts(all.filter((h) => !h.on).map((h) => ({ ...h, on: true })));
+        if (best) powerOnHost(best.id, R.POWER_ON_FOR_PLACEMENT);
+      }
+      return best;
+    };
+
+    const move = (inst: InstanceState, to: string, reasons: string[]): void => {
+      const from = fleet.placement.get(inst.id) ?? null;
+      fleet.detach(inst.id);
+      fleet.attach(inst.id, to);
+      if (from === null) return; // initial placement: not a migration
+      const prior = moved.get(inst.id);
+      const origin = prior ? prior.from : from;
+      if (origin === to) moved.delete(inst.id);
+      else moved.set(inst.id, { from: origin, to, reasons });
+    };
+
+    /** Scales down one resource on a host until the allocations fit (overcommit off). */
+    const capHost = (hostId: string): void => {
+      const host = fleet.hostById.get(hostId)!;
+      const sum = fleet.allocatedOn(hostId);
+      for (const key of ['cpu', 'memory'] as const) {
+        const cap = host.capacity[key];
+        if (!(sum[key] > cap + 1e-9) || !Number.isFinite(cap)) continue;
+        const k = cap / sum[key];
+        for (const inst of fleet.instancesOn(hostId)) {
+          const a = fleet.allocationOf(inst.id);
+          fleet.setAlloc(inst.id, { ...a, [key]: a[key] * k * (1 - 1e-12) });
+          const rs = resizeReasons.get(inst.id)!;
+          if (!rs.includes(R.CAPPED_BY_HOST)) rs.push(R.CAPPED_BY_HOST);
+        }
+      }
+    };
+
+    const overAllocated = (hostId: string): boolean => {
+      const host = fleet.hostById.get(hostId)!;
+      const s = fleet.allocatedOn(hostId);
+      return s.cpu > host.capacity.cpu + 1e-9 || s.memory > host.capacity.memory + 1e-9;
+    };
+
+    // 1. Place pending instances.
+    for (const inst of snapshot.instances) {
+      if (fleet.placement.get(inst.id) != null) continue;
+      let h = findHost(inst, new Set(), true);
+      if (!h) {
+        // Nowhere fits: take the powered host with the most free CPU (or power one on) and cap.
+        const hosts = fleet.hostsSorted();
+        const cand = hosts.filter((x) => x.on);
+        const pool = cand.length > 0 ? cand : hosts;
+        h = pool.reduce((a, b) => (free(fleet, b) > free(fleet, a) ? b : a));
+        if (!fleet.on.get(h.id)) powerOnHost(h.id, R.POWER_ON_FOR_PLACEMENT);
+        resizeReasons.get(inst.id)!.push(R.NO_FEASIBLE_HOST);
+      }
+      fleet.attach(inst.id, h.id);
+      if (!fleet.overcommit && overAllocated(h.id)) capHost(h.id);
+    }
+
+    // 2. Relieve overloaded hosts.
+    const overload = this.profile.overload;
+    const victimSel = this.profile.victim;
+    for (const host of fleet.hostsSorted()) {
+      if (!host.on) continue;
+      const isOver = (): boolean => (overload ? overload.overloaded(fleet.host(host.id)!, fleet).detected : false) || (!fleet.overcommit && overAllocated(host.id));
+      if (!isOver()) continue;
+      if (victimSel) {
+        const status = overload?.overloaded(host, fleet);
+        for (const { instance, reasons } of victimSel.select(host, fleet)) {
+          if (!isOver()) break;
+          const target = findHost(instance, new Set([host.id]), true);
+          if (target) move(instance, target.id, [...(status?.reasons ?? [R.OVERLOADED]), ...reasons]);
+        }
+      }
+      if (!fleet.overcommit && overAllocated(host.id)) capHost(host.id);
+    }
+
+    // 3. Drain underloaded hosts (all or nothing per host), then 4. power off empty hosts.
+    const drained = new Set<string>();
+    const underload = this.profile.underload;
+    if (underload) {
+      const onHosts = fleet.hostsSorted().filter((h) => h.on);
+      for (const { host, reasons } of underload.underloaded(onHosts, fleet)) {
+        if (drained.has(host.id)) continue;
+        const residents = fleet.instancesOn(host.id);
+        const exclude = new Set([host.id, ...drained]);
+        const done: Array<{ inst: InstanceState; to: string }> = [];
+        let ok = true;
+        for (const inst of residents) {
+          const target = findHost(inst, exclude, false);
+          if (!target) {
+            ok = false;
+            break;
+          }
+          fleet.detach(inst.id);
+          fleet.attach(inst.id, target.id);
+          done.push({ inst, to: target.id });
+        }
+        // Undo tentative moves when the host cannot be emptied.
+        for (let k = done.length - 1; k >= 0; k--) {
+          fleet.detach(done[k]!.inst.id);
+          fleet.attach(done[k]!.inst.id, host.id);
+        }
+        if (!ok) continue;
+        for (const { inst, to } of done) move(inst, to, [R.CONSOLIDATE, ...reasons]);
+        drained.add(host.id);
+      }
+    }
+    for (const host of fleet.hostsSorted()) {
+      if (host.on && (fleet.members.get(host.id)?.size ?? 0) === 0) {
+        fleet.on.set(host.id, false);
+        powerOff.push({ kind: 'power', host: host.id, on: false, reasons: [drained.has(host.id) ? R.UNDERLOADED : R.HOST_EMPTY] });
+      }
+    }
+
+    // Assemble the plan in a capacity-safe order.
+    const shrink: Action[] = [];
+    const grow: Action[] = [];
+    for (const inst of snapshot.instances) {
+      const a = fleet.allocationOf(inst.id);
+      const cur = inst.allocation;
+      if (same(a.cpu, cur.cpu) && same(a.memory, cur.memory)) continue;
+      const act: Action = { kind: 'resize', instance: inst.id, cpu: a.cpu, memory: a.memory, reasons: resizeReasons.get(inst.id)! };
+      if (nz(a.cpu) <= nz(cur.cpu) && nz(a.memory) <= nz(cur.memory)) shrink.push(act);
+      else if (nz(a.cpu) >= nz(cur.cpu) && nz(a.memory) >= nz(cur.memory)) grow.push(act);
+      else {
+        // Mixed: shrink one resource first, grow the other after the moves.
+        const mixShrink: Action = { kind: 'resize', instance: inst.id, cpu: Math.min(nz(a.cpu), nz(cur.cpu)), memory: Math.min(nz(a.memory), nz(cur.memory)), reasons: act.reasons };
+        shrink.push(mixShrink);
+        grow.push(act);
+      }
+    }
+    for (const inst of snapshot.instances) {
+      const m = moved.get(inst.id);
+      if (m) migrations.push({ kind: 'migrate', instance: inst.id, from: m.from, to: m.to, reasons: m.reasons });
+      else if (inst.hostId === null && fleet.placement.get(inst.id) != null) {
+        // Initial placement is a migrate from nowhere ('' = pending).
+        migrations.push({ kind: 'migrate', instance: inst.id, from: '', to: fleet.placement.get(inst.id)!, reasons: [R.PLACED] });
+      }
+    }
+    return { plan: { nowS, actions: [...powerOn, ...shrink, ...migrations, ...grow, ...powerOff] }, rejections };
+  }
+}
+
+function free(fleet: PlanningFleet, h: HostState): number {
+  return h.capacity.cpu - fleet.allocatedOn(h.id).cpu;
+}
+
+function same(a: number, b: number): boolean {
+  return a === b || (Number.isNaN(a) && Number.isNaN(b));
+}

@@ -1,0 +1,153 @@
+// The policy framework's extension points, in the shape of the Kubernetes scheduler framework:
+// one small typed interface per point; a plugin implements only the points it needs.
+// Everything here is pure: time and randomness come in through the context.
+//
+// Amounts are in each instance's canonical units (see src/core/plan.ts). Hosts in a fleet hold
+// instances of one unit family, and a host's capacity is in those units.
+import type { Amounts, InstanceUnits } from '../../core/plan.js';
+import type { Rng } from '../../core/rng.js';
+import type { ProbForecast } from '../../forecast/types.js';
+
+export type ResourceKey = 'cpu' | 'memory';
+export const RESOURCE_KEYS: readonly ResourceKey[] = ['cpu', 'memory'];
+
+/** What the policy sees of one instance. The simulator and the control plane keep these. */
+export interface InstanceState {
+  readonly id: string;
+  /** Host it runs on (null in the rightsizing scenario, or while pending). */
+  hostId: string | null;
+  readonly units: InstanceUnits;
+  /** Provisioned capacity (what the owner bought); NaN where unknown or not managed. */
+  readonly capacity: Amounts;
+  /** The allocation in effect now. */
+  allocation: Amounts;
+  /** Usage observed in the most recent step; NaN where missing. */
+  lastUsage: Amounts;
+  /** Number of samples observed so far. */
+  samples: number;
+}
+
+export interface HostState {
+  readonly id: string;
+  readonly capacity: Amounts;
+  on: boolean;
+}
+
+/** The world as one decision round sees it. */
+export interface Snapshot {
+  nowS: number;
+  stepSeconds: number;
+  instances: readonly InstanceState[];
+  /** Empty in the rightsizing scenario (no host limits). */
+  hosts: readonly HostState[];
+}
+
+/** Probabilistic forecasts for one instance, per resource, for the next steps. */
+export interface InstanceForecast {
+  cpu?: ProbForecast;
+  memory?: ProbForecast;
+}
+export type Forecasts = ReadonlyMap<string, InstanceForecast>;
+
+/** Everything a plugin may read while deciding. */
+export interface DecideContext {
+  readonly snapshot: Snapshot;
+  readonly forecasts: Forecasts;
+  readonly nowS: number;
+  readonly rng: Rng;
+}
+
+/** A plugin: a named value implementing one or more extension points. */
+export interface Plugin {
+  readonly name: string;
+  /**
+   * Model update: usage observed for an instance over the step that ended at `nowS`, together
+   * with the allocation that was in effect for it. Called for every instance every step,
+   * before the next decision. Optional on every plugin.
+   */
+  observe?(instance: InstanceState, usage: Amounts, allocation: Amounts, nowS: number): void;
+  /** The instance left the system: drop its state. */
+  forget?(instanceId: string): void;
+}
+
+// ---- Extension point: Rightsizer --------------------------------------------------------------
+
+/** An allocation for the next step. NaN for a resource = leave it as it is. */
+export interface RightsizeDecision {
+  cpu: number;
+  memory: number;
+  reasons: string[];
+}
+
+export interface Rightsizer extends Plugin {
+  /** The allocation for the next step, decided only from what was observed before it. */
+  recommend(instance: InstanceState, ctx: DecideContext): RightsizeDecision;
+}
+
+// ---- Extension points for a fleet --------------------------------------------------------------
+
+/** Read-only view of the fleet while a plan is being built (tentative placements included). */
+export interface FleetView {
+  readonly ctx: DecideContext;
+  host(id: string): HostState | undefined;
+  instance(id: string): InstanceState | undefined;
+  /** Instances on a host after the moves planned so far. */
+  instancesOn(hostId: string): readonly InstanceState[];
+  /** Planned allocation of an instance (after this round's resize). */
+  allocationOf(instanceId: string): Amounts;
+  /** Sum of planned allocations on a host. */
+  allocatedOn(hostId: string): Amounts;
+  /** The configured overcommit: false = allocations on a host must fit its capacity. */
+  readonly overcommit: boolean;
+}
+
+/** A filter's answer: feasible, or not with the reasons (never an exception). */
+export interface FilterStatus {
+  feasible: boolean;
+  reasons: string[];
+}
+export const FEASIBLE: FilterStatus = Object.freeze({ feasible: true, reasons: [] }) as FilterStatus;
+
+export interface PlacementFilter extends Plugin {
+  filter(instance: InstanceState, host: HostState, fleet: FleetView): FilterStatus;
+}
+
+export interface PlacementScorer extends Plugin {
+  /** Higher is better, in [0, 100]. */
+  score(instance: InstanceState, host: HostState, fleet: FleetView): number;
+}
+
+export interface DetectStatus {
+  detected: boolean;
+  reasons: string[];
+}
+
+export interface OverloadDetector extends Plugin {
+  overloaded(host: HostState, fleet: FleetView): DetectStatus;
+}
+
+export interface UnderloadDetector extends Plugin {
+  /** Hosts worth draining (then powering off), best candidate first. */
+  underloaded(hosts: readonly HostState[], fleet: FleetView): Array<{ host: HostState; reasons: string[] }>;
+}
+
+export interface VictimSelector extends Plugin {
+  /** Instances to move off an overloaded host, in the order to try them. */
+  select(host: HostState, fleet: FleetView): Array<{ instance: InstanceState; reasons: string[] }>;
+}
+
+/**
+ * Forecast source for policies that act on predictions. The shell feeds it every sample and asks
+ * for forecasts before each decision; it stays pure (no I/O, no clock).
+ */
+export interface ForecastProvider extends Plugin {
+  observe(instance: InstanceState, usage: Amounts, allocation: Amounts, nowS: number): void;
+  forecast(instance: InstanceState, nowS: number): InstanceForecast | undefined;
+}
+
+export type ExtensionPoint = 'rightsize' | 'filter' | 'score' | 'overload' | 'underload' | 'victim' | 'forecast';
+
+/** Run-time facts a factory may need (units, step), fixed for a run. */
+export interface PluginEnv {
+  stepSeconds: number;
+}

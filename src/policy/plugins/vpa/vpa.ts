@@ -1,0 +1,313 @@
+// `vpa`: the Kubernetes Vertical Pod Autoscaler recommender's published rules
+// (kubernetes/autoscaler vertical-pod-autoscaler/pkg/recommender: logic/recommender.go,
+// logic/estimator.go, model/aggregate_container_state.go, model/container.go,
+// model/aggregations_config.go), one VPA per instance, fed the trace's samples:
+//
+// CPU    every sample goes into a decaying histogram (24 h half-life, exponential buckets
+//        growing 5 %, first bucket 0.001 core, up to 1000 cores) with weight
+//        max(allocation in cores, 0.1) (VPA weights CPU samples by the container's request).
+//        target = p90 x (1 + 15 % safety margin), at least 25 millicores.
+// memory one peak per aggregation interval (24 h; windows aligned on the first sample, as VPA's
+//        WindowEnd) goes into a decaying histogram (24 h half-life, first bucket 10 MB, up to
+//        1 TB); a higher sample in the same interval replaces the interval's peak. Peaks older
+//        than 8 intervals are removed (VPA's 8 x 24 h memory aggregation window).
+//        target = p90 of peaks x 1.15, at least 250 MiB.
+// OOM    a sample whose memory usage exceeds the allocation in effect is treated as VPA's
+//        RecordOOM: used = max(allocation, this interval's usage peak), and
+//        max(used + 100 MiB, used x 1.2) enters as the interval's peak (capped by nothing).
+//        Since that interval's peak carries the most weight, the next target is >= 1.15 x it.
+// bounds lowerBound = p50 x 1.15 x (1 + 0.001/confidence)^-2, upperBound = p95 x 1.15 x
+//        (1 + 1/confidence), confidence = min(lifespan in days, samples x step / 1 day)
+//        (estimator.go's getConfidence counts samples at VPA's 1 per minute; here each sample
+//        stands for one trace step).
+// apply  mode 'target' (default): the allocation for the next step is the target, recomputed
+//        from every sample before it. mode 'updater': the allocation changes to the target only
+//        when it falls outside [lowerBound, upperBound] or after an OOM (VPA updater's rule).
+//
+// Units: CPU cores (Bitbrains) map 1:1; millicores / 1000; percent is read as 100 % = 1 core.
+// Memory MiB maps to bytes for the histogram bounds. For percent memory (Google) the byte-based
+// minimums and the 100 MiB OOM floor have no meaning and default to 0 (args `minMemoryPercent`,
+// `oomMinBumpUpPercent`).
+import { z } from 'zod';
+import type { Amounts } from '../../../core/plan.js';
+import type { Unit } from '../../../core/resources.js';
+import { DecayingHistogram } from '../../../forecast/models/decaying-histogram.js';
+import { R } from '../../framework/reasons.js';
+import type { PluginEntry } from '../../framework/registry.js';
+import type { DecideContext, InstanceState, PluginEnv, RightsizeDecision, Rightsizer } from '../../framework/types.js';
+
+export const vpaArgs = z
+  .object({
+    targetPercentile: z.number().gt(0).lt(1).default(0.9),
+    lowerBoundPercentile: z.number().gt(0).lt(1).default(0.5),
+    upperBoundPercentile: z.number().gt(0).lt(1).default(0.95),
+    safetyMarginFraction: z.number().min(0).max(10).default(0.15),
+    cpuHalfLifeHours: z.number().positive().default(24),
+    memoryHalfLifeHours: z.number().positive().default(24),
+    memoryAggregationIntervalHours: z.number().positive().default(24),
+    memoryAggregationIntervalCount: z.number().int().min(1).default(8),
+    oomBumpUpRatio: z.number().min(1).default(1.2),
+    oomMinBumpUpMiB: z.number().min(0).default(100),
+    oomMinBumpUpPercent: z.number().min(0).default(0),
+    podMinCpuMillicores: z.number().min(0).default(25),
+    podMinMemoryMiB: z.number().min(0).default(250),
+    minCpuPercent: z.number().min(0).default(0),
+    minMemoryPercent: z.number().min(0).default(0),
+    /** VPA's minSampleWeight: CPU samples weigh max(request in cores, this). */
+    minSampleWeight: z.number().positive().default(0.1),
+    /** Weight CPU samples by the allocation in effect (VPA); false = weight 1. */
+    weightByRequest: z.boolean().default(true),
+    mode: z.enum(['target', 'updater']).default('target'),
+  })
+  .strict();
+export type VpaArgs = z.infer<typeof vpaArgs>;
+
+const MIB = 1048576;
+const DAY_S = 86400;
+
+/** Histogram bounds per unit (VPA: CPU 0.001 core .. 1000 cores; memory 1e7 .. 1e12 bytes). */
+function histogramBounds(unit: Unit, resource: 'cpu' | 'memory'): { firstBucket: number; maxValue: number } {
+  switch (unit) {
+    case 'cores':
+      return { firstBucket: 0.001, maxValue: 1000 };
+    case 'millicores':
+      return { firstBucket: 1, maxValue: 1e6 };
+    case 'MiB':
+      return { firstBucket: 1e7 / MIB, maxValue: 1e12 / MIB };
+    case 'percent':
+      // CPU: 100 % = 1 core, so 0.1 % .. 100000 %; memory: 0.01 % .. 10000 %.
+      return resource === 'cpu' ? { firstBucket: 0.1, maxValue: 1e5 } : { firstBucket: 0.01, maxValue: 1e4 };
+    default:
+      return { firstBucket: 0.001, maxValue: 1e9 };
+  }
+}
+
+function toCores(v: number, unit: Unit): number {
+  if (unit === 'millicores') return v / 1000;
+  if (unit === 'percent') return v / 100;
+  return v;
+}
+
+interface Peak {
+  value: number;
+  timeS: number;
+}
+
+/** One VPA's state (an AggregateContainerState plus the ContainerState's memory window). */
+export class VpaState {
+  readonly cpu: DecayingHistogram;
+  readonly memory: DecayingHistogram;
+  firstSampleS = NaN;
+  lastSampleS = NaN;
+  totalSamples = 0;
+  // memory window (container.go)
+  windowEndS = NaN;
+  memoryPeak = 0;
+  oomPeak = 0;
+  /** Peaks of closed intervals still in the histogram, oldest first. */
+  readonly closedPeaks: Peak[] = [];
+  /** The current interval's peak in the histogram, if any. */
+  current: Peak | null = null;
+  memorySamples = 0;
+  oomEvents = 0;
+  oomLastStep = false;
+  private memoryDirty = true;
+  private memoryCache = { target: 0, lower: 0, upper: 0 };
+
+  constructor(
+    readonly units: { cpu: Unit; memory: Unit },
+    private readonly a: VpaArgs,
+  ) {
+    this.cpu = new DecayingHistogram({ ...histogramBounds(units.cpu, 'cpu'), halfLifeSeconds: a.cpuHalfLifeHours * 3600 });
+    this.memory = new DecayingHistogram({ ...histogramBounds(units.memory, 'memory'), halfLifeSeconds: a.memoryHalfLifeHours * 3600 });
+  }
+
+  addCpuSample(usage: number, allocation: number, timeS: number): void {
+    if (!(usage >= 0)) return; // VPA discards invalid samples (NaN, negative)
+    if (timeS <= this.lastSampleS) return; // ... and duplicates / out of order
+    const request = toCores(allocation, this.units.cpu);
+    const weight = this.a.weightByRequest ? Math.max(Number.isFinite(request) ? request : 0, this.a.minSampleWeight) : 1;
+    this.cpu.addSample(usage, weight, timeS);
+    if (Number.isNaN(this.firstSampleS)) this.firstSampleS = timeS;
+    this.lastSampleS = timeS;
+    this.totalSamples++;
+  }
+
+  /** container.go addMemorySample. */
+  addMemorySample(usage: number, timeS: number, isOOM: boolean): void {
+    if (!(usage >= 0)) return;
+    const interval = this.a.memoryAggregationIntervalHours * 3600;
+    if (Number.isNaN(this.windowEndS)) this.windowEndS = timeS;
+    this.memorySamples++;
+    if (timeS < this.windowEndS) {
+      const oldMax = Math.max(this.memoryPeak, this.oomPeak);
+      if (oldMax !== 0 && usage > oldMax) {
+        if (this.current) this.memory.subtractSample(this.current.value, 1, this.current.timeS);
+        this.setPeak(usage, isOOM);
+      }
+    } else {
+      // Shift the window to the interval holding timeS; the old interval's peak is closed.
+      if (this.current) this.closedPeaks.push(this.current);
+      this.current = null;
+      const shift = Math.floor((timeS - this.windowEndS) / interval) * interval + interval;
+      this.windowEndS += shift;
+      this.memoryPeak = 0;
+      this.oomPeak = 0;
+      this.setPeak(usage, isOOM);
+      // Keep the last `count` intervals (the current one included).
+      const horizon = this.windowEndS - this.a.memoryAggregationIntervalCount * interval;
+      while (this.closedPeaks.length > 0 && this.closedPeaks[0]!.timeS <= horizon) {
+        const p = this.closedPeaks.shift()!;
+        this.memory.subtractSample(p.value, 1, p.timeS);
+      }
+    }
+  }
+
+  private setPeak(usage: number, isOOM: boolean): void {
+    this.current = { value: usage, timeS: this.windowEndS };
+    this.memory.addSample(usage, 1, this.windowEndS);
+    if (isOOM) this.oomPeak = usage;
+    else this.memoryPeak = usage;
+    this.memoryDirty = true;
+  }
+
+  /** container.go RecordOOM: an artificial peak of max(used + minBump, used x ratio). */
+  recordOOM(timeS: number, requestedMemory: number, minBump: number): number {
+    const used = Math.max(requestedMemory, this.memoryPeak);
+    const needed = Math.max(used + minBump, used * this.a.oomBumpUpRatio);
+    this.addMemorySample(needed, timeS, true);
+    this.oomEvents++;
+    return needed;
+  }
+
+  /** estimator.go getConfidence, with one sample per trace step. */
+  confidence(stepSeconds: number): number {
+    if (this.totalSamples === 0) return 0;
+    const lifespanDays = (this.lastSampleS - this.firstSampleS) / DAY_S;
+    const samplesDays = (this.totalSamples * stepSeconds) / DAY_S;
+    return Math.min(lifespanDays, samplesDays);
+  }
+
+  memoryEstimates(): { target: number; lower: number; upper: number } {
+    if (this.memoryDirty) {
+      this.memoryCache = {
+        target: this.memory.percentile(this.a.targetPercentile),
+        lower: this.memory.percentile(this.a.lowerBoundPercentile),
+        upper: this.memory.percentile(this.a.upperBoundPercentile),
+      };
+      this.memoryDirty = false;
+    }
+    return this.memoryCache;
+  }
+}
+
+export class VpaRightsizer implements Rightsizer {
+  readonly name = 'vpa';
+  private readonly states = new Map<string, VpaState>();
+
+  constructor(
+    readonly args: VpaArgs,
+    private readonly env: PluginEnv,
+  ) {}
+
+  /** The VPA state of an instance (created on first use). */
+  state(inst: InstanceState): VpaState {
+    let s = this.states.get(inst.id);
+    if (!s) {
+      s = new VpaState(inst.units, this.args);
+      this.states.set(inst.id, s);
+    }
+    return s;
+  }
+
+  forget(id: string): void {
+    this.states.delete(id);
+  }
+
+  observe(inst: InstanceState, usage: Amounts, allocation: Amounts, nowS: number): void {
+    const s = this.state(inst);
+    s.addCpuSample(usage.cpu, allocation.cpu, nowS);
+    s.oomLastStep = false;
+    if (usage.memory >= 0) {
+      s.addMemorySample(usage.memory, nowS, false);
+      if (Number.isFinite(allocation.memory) && usage.memory > allocation.memory) {
+        s.recordOOM(nowS, allocation.memory, this.minBump(inst.units.memory));
+        s.oomLastStep = true;
+      }
+    }
+  }
+
+  private minBump(unit: Unit): number {
+    return unit === 'MiB' ? this.args.oomMinBumpUpMiB : unit === 'percent' ? this.args.oomMinBumpUpPercent : 0;
+  }
+
+  minCpu(unit: Unit): number {
+    const m = this.args.podMinCpuMillicores;
+    if (unit === 'cores') return m / 1000;
+    if (unit === 'millicores') return m;
+    if (unit === 'percent') return this.args.minCpuPercent;
+    return 0;
+  }
+
+  minMemory(unit: Unit): number {
+    if (unit === 'MiB') return this.args.podMinMemoryMiB;
+    if (unit === 'percent') return this.args.minMemoryPercent;
+    return 0;
+  }
+
+  /** Target, lower and upper bound per resource, as the recommender computes them. */
+  recommendation(inst: InstanceState): { cpu: { target: number; lower: number; upper: number }; memory: { target: number; lower: number; upper: number }; confidence: number } {
+    const s = this.state(inst);
+    const a = this.args;
+    const m = 1 + a.safetyMarginFraction;
+    const conf = s.confidence(this.env.stepSeconds);
+    const upperMul = conf > 0 ? 1 + 1 / conf : Infinity;
+    const lowerMul = conf > 0 ? Math.pow(1 + 0.001 / conf, -2) : 0;
+    const minC = this.minCpu(inst.units.cpu);
+    const minM = this.minMemory(inst.units.memory);
+    const mem = s.memoryEstimates();
+    const cpu = {
+      target: Math.max(s.cpu.percentile(a.targetPercentile) * m, minC),
+      lower: a.mode === 'updater' ? Math.max(s.cpu.percentile(a.lowerBoundPercentile) * m * lowerMul, minC) : NaN,
+      upper: a.mode === 'updater' ? Math.max(s.cpu.percentile(a.upperBoundPercentile) * m * upperMul, minC) : NaN,
+    };
+    const memory = {
+      target: Math.max(mem.target * m, minM),
+      lower: Math.max(mem.lower * m * lowerMul, minM),
+      upper: Math.max(mem.upper * m * upperMul, minM),
+    };
+    return { cpu, memory, confidence: conf };
+  }
+
+  recommend(inst: InstanceState, _ctx: DecideContext): RightsizeDecision {
+    const s = this.state(inst);
+    const hasCpu = Number.isFinite(inst.capacity.cpu);
+    const hasMem = Number.isFinite(inst.capacity.memory);
+    if (s.totalSamples === 0 && s.memorySamples === 0) return { cpu: NaN, memory: NaN, reasons: [R.NO_HISTORY, R.KEEP] };
+    const rec = this.recommendation(inst);
+    const reasons: string[] = [R.PERCENTILE_TARGET, R.SAFETY_MARGIN];
+    let cpu = hasCpu && s.totalSamples > 0 ? rec.cpu.target : NaN;
+    let memory = hasMem && s.memorySamples > 0 ? rec.memory.target : NaN;
+    if (hasMem) reasons.push(R.MEMORY_PEAKS);
+    if (s.oomLastStep) reasons.push(R.OOM_BUMP);
+    if (this.args.mode === 'updater') {
+      const cur = inst.allocation;
+      reasons.push(R.CONFIDENCE_SCALED);
+      if (!s.oomLastStep) {
+        if (cur.cpu >= rec.cpu.lower && cur.cpu <= rec.cpu.upper) cpu = NaN;
+        if (cur.memory >= rec.memory.lower && cur.memory <= rec.memory.upper) memory = NaN;
+      }
+      if (Number.isNaN(cpu) && Number.isNaN(memory)) return { cpu, memory, reasons: ['within-bounds', R.KEEP] };
+    }
+    if ((cpu === this.minCpu(inst.units.cpu) && cpu > 0) || (memory === this.minMemory(inst.units.memory) && memory > 0)) reasons.push(R.MIN_RESOURCES);
+    return { cpu, memory, reasons };
+  }
+}
+
+export const vpaPolicy: PluginEntry<VpaArgs> = {
+  name: 'vpa',
+  description: "Kubernetes VPA recommender: decaying histograms (24 h half-life), p90 + 15 % margin, daily memory peaks over 8 days, OOM bump",
+  points: ['rightsize'],
+  args: vpaArgs,
+  create: (args, env) => new VpaRightsizer(args, env),
+};

@@ -1,0 +1,229 @@
+// The time-stepped simulation of a cohort of instances (index-aligned series) under one policy.
+//
+// Per step i (virtual time i * stepSeconds):
+//   1. decide: forecasts + PolicyRunner.decide on what was observed before sample i;
+//   2. apply the plan through the simulated driver (a failure rolls the plan back);
+//   3. sample i happens under the allocation now in effect: it is recorded (index >= start),
+//      scored, and fed to the policy's model (observe).
+// So the allocation for index i depends only on samples < i (a test truncates traces to check).
+// Deterministic: no clock, no Math.random(); the Rng is seeded by the caller.
+import type { Amounts, InstanceUnits } from '../core/plan.js';
+import { applyPlanSync } from '../core/ports.js';
+import type { Unit } from '../core/resources.js';
+import type { Rng } from '../core/rng.js';
+import type { PolicyRunner } from '../policy/framework/decide.js';
+import type { HostState, InstanceState, Snapshot } from '../policy/framework/types.js';
+import type { TraceSeries } from '../traces/format.js';
+import { VirtualClock } from './clock.js';
+import { FleetMetrics, ResourceMetrics } from './metrics.js';
+import { SimDriver } from './sim-driver.js';
+
+/** First scored / written index of a series: 288, or 144 for a series of at most 288 rows. */
+export function startIndex(length: number): number {
+  return length <= 288 ? 144 : 288;
+}
+
+/** Allocations are recorded rounded up to 1e-6 (what allocations.csv holds), never below the decision. */
+export function roundUp6(x: number): number {
+  if (!Number.isFinite(x)) return x;
+  const r = Math.ceil(x * 1e6) / 1e6;
+  return r < x ? r + 1e-6 : r;
+}
+
+/** Capacity of a series for one resource: the trace's, else 100 for percent units, else NaN. */
+export function capacityOf(s: TraceSeries, key: 'cpu' | 'memory'): number {
+  if (!s.values[key]) return NaN;
+  const c = s.capacity?.[key];
+  if (c !== undefined && Number.isFinite(c) && c > 0) return c;
+  if (s.units[key] === 'percent') return 100;
+  // No provisioned capacity recorded: the largest usage seen stands in for it.
+  let m = 0;
+  for (const v of s.values[key]!) if (v > m) m = v;
+  return m;
+}
+
+export interface HostSpec {
+  id: string;
+  capacity: Amounts;
+}
+
+export interface CohortOptions {
+  runner: PolicyRunner;
+  rng: Rng;
+  stepSeconds: number;
+  /** Hosts (fleet scenario); none = rightsizing without host limits. */
+  hosts?: HostSpec[];
+  overcommit?: boolean;
+  /** Host bandwidth for live migration, Mbit/s (half is used for migration, as CloudSim). */
+  migrationBandwidthMbps?: number;
+  /** Migration time when memory is not in MiB (e.g. percent traces), seconds. */
+  fallbackMigrationSeconds?: number;
+  /** Receives every recorded allocation (index >= start). */
+  onAllocation?: (instance: string, index: number, cpu: number, memory: number) => void;
+  onStep?: (step: number, steps: number) => void;
+  /** Keep the full alloc/usage series of these instances (for charts). */
+  keepSeries?: (id: string) => boolean;
+}
+
+export interface KeptSeries {
+  id: string;
+  units: InstanceUnits;
+  start: number;
+  usage: { cpu: Float64Array; memory: Float64Array };
+  allocation: { cpu: Float64Array; memory: Float64Array };
+}
+
+export interface CohortResult {
+  cpu: ResourceMetrics;
+  memory: ResourceMetrics;
+  fleet?: FleetMetrics;
+  rows: number;
+  steps: number;
+  failedPlans: number;
+  kept: KeptSeries[];
+}
+
+const NAN_SERIES = new Float64Array(0);
+
+export function simulateCohort(series: readonly TraceSeries[], opts: CohortOptions): CohortResult {
+  const { runner, rng } = opts;
+  const stepSeconds = opts.stepSeconds;
+  const clock = new VirtualClock(0, stepSeconds);
+  const hostSpecs = opts.hosts ?? [];
+  const overcommit = opts.overcommit ?? false;
+  const cpuM = new ResourceMetrics();
+  const memM = new ResourceMetrics();
+  const fleet = hostSpecs.length > 0 ? new FleetMetrics(stepSeconds) : undefined;
+
+  const instances: InstanceState[] = series.map((s) => {
+    const units: InstanceUnits = { cpu: (s.units.cpu ?? 'percent') as Unit, memory: (s.units.memory ?? 'MiB') as Unit };
+    const capacity = { cpu: capacityOf(s, 'cpu'), memory: capacityOf(s, 'memory') };
+    return { id: s.id, hostId: null, units, capacity, allocation: { ...capacity }, lastUsage: { cpu: NaN, memory: NaN }, samples: 0 };
+  });
+  const instMap = new Map(instances.map((i) => [i.id, i]));
+  if (instMap.size !== instances.length) {
+    const seen = new Set<string>();
+    for (const i of instances) {
+      if (seen.has(i.id)) throw new Error(`duplicate instance id "${i.id}" in the trace`);
+      seen.add(i.id);
+    }
+  }
+  const hosts: HostState[] = hostSpecs.map((h) => ({ id: h.id, capacity: { ...h.capacity }, on: false }));
+  const hostMap = new Map(hosts.map((h) => [h.id, h]));
+  const driver = new SimDriver(instMap, hostMap, overcommit);
+
+  const cpuVals = series.map((s) => s.values.cpu ?? NAN_SERIES);
+  const memVals = series.map((s) => s.values.memory ?? NAN_SERIES);
+  const starts = series.map((s) => startIndex(s.length));
+  const lengths = series.map((s) => s.length);
+  const steps = lengths.reduce((a, b) => Math.max(a, b), 0);
+  const kept: KeptSeries[] = [];
+  const keptIdx = new Map<number, KeptSeries>();
+  series.forEach((s, k) => {
+    if (opts.keepSeries?.(s.id)) {
+      const n = s.length;
+      const ks: KeptSeries = {
+        id: s.id,
+        units: instances[k]!.units,
+        start: starts[k]!,
+        usage: { cpu: new Float64Array(n).fill(NaN), memory: new Float64Array(n).fill(NaN) },
+        allocation: { cpu: new Float64Array(n).fill(NaN), memory: new Float64Array(n).fill(NaN) },
+      };
+      kept.push(ks);
+      keptIdx.set(k, ks);
+    }
+  });
+
+  const bwMiBps = ((opts.migrationBandwidthMbps ?? 1000) / 8 / 2) * (1e6 / 1048576);
+  const fallbackMig = opts.fallbackMigrationSeconds ?? 30;
+  let rows = 0;
+  let failedPlans = 0;
+  let active: InstanceState[] = instances.slice();
+  const activeIdx: number[] = instances.map((_, k) => k);
+  const snapshot: Snapshot = { nowS: 0, stepSeconds, instances: active, hosts };
+  const hostDemand = new Map<string, number>();
+
+  for (let i = 0; i < steps; i++) {
+    const nowS = clock.nowS;
+    // Instances whose series ended leave the system.
+    if (activeIdx.some((k) => i >= lengths[k]!)) {
+      for (let p = activeIdx.length - 1; p >= 0; p--) {
+        const k = activeIdx[p]!;
+        if (i >= lengths[k]!) {
+          const inst = instances[k]!;
+          inst.hostId = null;
+          runner.forget(inst.id);
+          activeIdx.splice(p, 1);
+        }
+      }
+      active = activeIdx.map((k) => instances[k]!);
+      snapshot.instances = active;
+    }
+    snapshot.nowS = nowS;
+
+    // 1-2. Decide and apply.
+    const forecasts = runner.forecasts(snapshot, nowS);
+    const plan = runner.decide(snapshot, forecasts, nowS, rng);
+    if (plan.actions.length > 0) {
+      driver.counters.migratedThisStep.length = 0;
+      const res = applyPlanSync(driver, plan);
+      if (!res.ok) failedPlans++;
+    }
+
+    // 3. The sample happens.
+    if (fleet) hostDemand.clear();
+    for (let p = 0; p < activeIdx.length; p++) {
+      const k = activeIdx[p]!;
+      const inst = instances[k]!;
+      const cv = cpuVals[k]!;
+      const mv = memVals[k]!;
+      const usage = { cpu: cv.length ? cv[i]! : NaN, memory: mv.length ? mv[i]! : NaN };
+      const alloc = { cpu: roundUp6(inst.allocation.cpu), memory: roundUp6(inst.allocation.memory) };
+      if (i >= starts[k]!) {
+        rows++;
+        opts.onAllocation?.(inst.id, i, cv.length ? alloc.cpu : NaN, mv.length ? alloc.memory : NaN);
+        cpuM.add(usage.cpu, alloc.cpu);
+        memM.add(usage.memory, alloc.memory);
+      }
+      const ks = keptIdx.get(k);
+      if (ks) {
+        ks.usage.cpu[i] = usage.cpu;
+        ks.usage.memory[i] = usage.memory;
+        ks.allocation.cpu[i] = alloc.cpu;
+        ks.allocation.memory[i] = alloc.memory;
+      }
+      if (fleet) {
+        fleet.instanceStep(inst.id, usage.cpu);
+        if (inst.hostId !== null && Number.isFinite(usage.cpu)) hostDemand.set(inst.hostId, (hostDemand.get(inst.hostId) ?? 0) + usage.cpu);
+      }
+      runner.observe(inst, usage, alloc, nowS);
+      inst.lastUsage = usage;
+      inst.samples++;
+    }
+
+    if (fleet) {
+      for (const id of driver.counters.migratedThisStep) {
+        const inst = instMap.get(id)!;
+        const mem = inst.units.memory === 'MiB' && Number.isFinite(inst.allocation.memory) ? inst.allocation.memory : NaN;
+        const migS = Number.isFinite(mem) ? mem / bwMiBps : fallbackMig;
+        fleet.migration(id, inst.lastUsage.cpu, migS);
+      }
+      driver.counters.migratedThisStep.length = 0;
+      let on = 0;
+      for (const h of hosts) {
+        if (h.on) on++;
+        fleet.hostStep(h.id, h.on, hostDemand.get(h.id) ?? 0, h.capacity.cpu);
+      }
+      fleet.hostsOn.push(on);
+    }
+    opts.onStep?.(i + 1, steps);
+    clock.advance();
+  }
+
+  if (fleet) {
+    fleet.migrations = driver.counters.migrations;
+    fleet.shutdowns = driver.counters.shutdowns;
+    fleet.failedPlans = failedPlans;
+  }
+  return { cpu: cpuM, memory: memM, ...(fleet ? { fleet } : {}), rows, steps, failedPlans, kept };
+}
