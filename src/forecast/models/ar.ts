@@ -20,7 +20,10 @@ export interface ArOptions {
   lambda?: number;
   /** Solve the normal equations again every this many new rows. Default 12. */
   refitEvery?: number;
-  /** Ridge term, relative to the mean diagonal of X'X, added before solving. Default 1e-6. */
+  /**
+   * Ridge term added to the lag coefficients' diagonal (not the intercept's), relative to their
+   * mean diagonal of X'X: it shrinks towards the mean-only model. Default 1e-6.
+   */
   ridge?: number;
   /**
    * Forecasts are clipped to [lo - margin*span, hi + margin*span], lo/hi/span being the range of
@@ -60,8 +63,9 @@ export const arOptionsSchema = z
  * `A = Σ w x x'`, `c = Σ w x z` with weights `lambda^age` (exponential forgetting) or 1 over the
  * last `window` rows (the leaving row is subtracted; A and c are recomputed from the stored rows
  * once per window to stop rounding drift). Every `refitEvery` rows `(A + ridge I) beta = c` is
- * solved by Cholesky (the ridge, relative to the mean diagonal, guards singular systems; it grows
- * if the factorisation still fails, and the previous coefficients stay when nothing works).
+ * solved by Cholesky (the ridge on the lag coefficients, relative to their mean diagonal, guards
+ * singular systems and shrinks towards the mean-only model; it grows if the factorisation still
+ * fails, and the previous coefficients stay when nothing works).
  *
  * Forecast: recursion on z, then un-differencing, each step clipped to a band around the recent
  * data (see `clipMargin`). Until the first fit (2(p+1)+2 rows) the forecast is the last finite
@@ -245,8 +249,8 @@ export class ArForecaster implements Forecaster {
     this.rowsSinceFit = 0;
     const P = this.P;
     let trace = 0;
-    for (let i = 0; i < P; i++) trace += this.A[i * P + i]!;
-    const scale = trace > 0 ? trace / P : 1;
+    for (let i = 1; i < P; i++) trace += this.A[i * P + i]!;
+    const scale = trace > 0 ? trace / this.p : 1;
     let ridge = this.ridge * scale;
     for (let attempt = 0; attempt < 6; attempt++) {
       if (this.solve(ridge)) {
@@ -267,12 +271,12 @@ export class ArForecaster implements Forecaster {
     this.hi = hi;
   }
 
-  /** Cholesky solve of (A + ridge I) coef = c; false when not positive definite. */
+  /** Cholesky solve of (A + ridge I') coef = c (I' spares the intercept); false when not positive definite. */
   private solve(ridge: number): boolean {
     const P = this.P;
     const M = this.M;
     M.set(this.A);
-    for (let i = 0; i < P; i++) M[i * P + i]! += ridge;
+    for (let i = 1; i < P; i++) M[i * P + i]! += ridge;
     for (let j = 0; j < P; j++) {
       let sum = M[j * P + j]!;
       for (let k = 0; k < j; k++) sum -= M[j * P + k]! * M[j * P + k]!;
