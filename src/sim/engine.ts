@@ -167,7 +167,10 @@ export function simulateCohort(series: readonly TraceSeries[], opts: CohortOptio
     if (plan.actions.length > 0) {
       driver.counters.migratedThisStep.length = 0;
       const res = applyPlanSync(driver, plan);
-      if (!res.ok) failedPlans++;
+      if (!res.ok) {
+        failedPlans++;
+        if (process.env.PRESCIENT_DEBUG) console.error(String((res.failed?.error as Error)?.message), JSON.stringify(res.failed?.action));
+      }
     }
 
     // 3. The sample happens.

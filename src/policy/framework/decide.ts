@@ -223,8 +223,10 @@ export class PolicyRunner {
       if (from === null) return; // initial placement: not a migration
       const prior = moved.get(inst.id);
       const origin = prior ? prior.from : from;
-      if (origin === to) moved.delete(inst.id);
-      else moved.set(inst.id, { from: origin, to, reasons });
+      // Re-insert so that migrations are emitted in decision order: each was feasible given
+      // the moves decided before it, so applying them in that order keeps every host valid.
+      moved.delete(inst.id);
+      if (origin !== to) moved.set(inst.id, { from: origin, to, reasons });
     };
 
     /** Scales down one resource on a host until the allocations fit (overcommit off). */
@@ -278,6 +280,7 @@ export class PolicyRunner {
         const status = overload?.overloaded(host, fleet);
         for (const { instance, reasons } of victimSel.select(host, fleet)) {
           if (!isOver()) break;
+          if (moved.has(instance.id)) continue; // at most one migration per instance per round
           const target = findHost(instance, new Set([host.id]), true);
           if (target) move(instance, target.id, [...(status?.reasons ?? [R.OVERLOADED]), ...reasons]);
         }
@@ -293,6 +296,8 @@ export class PolicyRunner {
       for (const { host, reasons } of underload.underloaded(onHosts, fleet)) {
         if (drained.has(host.id)) continue;
         const residents = fleet.instancesOn(host.id);
+        // A host that received instances this round is not drained (no instance moves twice).
+        if (residents.some((r) => moved.has(r.id))) continue;
         const exclude = new Set([host.id, ...drained]);
         const done: Array<{ inst: InstanceState; to: string }> = [];
         let ok = true;
@@ -341,13 +346,12 @@ export class PolicyRunner {
       }
     }
     for (const inst of snapshot.instances) {
-      const m = moved.get(inst.id);
-      if (m) migrations.push({ kind: 'migrate', instance: inst.id, from: m.from, to: m.to, reasons: m.reasons });
-      else if (inst.hostId === null && fleet.placement.get(inst.id) != null) {
+      if (inst.hostId === null && fleet.placement.get(inst.id) != null) {
         // Initial placement is a migrate from nowhere ('' = pending).
         migrations.push({ kind: 'migrate', instance: inst.id, from: '', to: fleet.placement.get(inst.id)!, reasons: [R.PLACED] });
       }
     }
+    for (const [id, m] of moved) migrations.push({ kind: 'migrate', instance: id, from: m.from, to: m.to, reasons: m.reasons });
     return { plan: { nowS, actions: [...powerOn, ...shrink, ...migrations, ...grow, ...powerOff] }, rejections };
   }
 }
