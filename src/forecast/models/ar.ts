@@ -1,7 +1,7 @@
 // AR(p) on d-times differenced data (ARIMA(p,d,0) with an intercept), fitted online.
 import { z } from 'zod';
 import type { Forecaster } from '../types.js';
-import { checkHorizon, flat, isMissing, parseOptions } from './common.js';
+import { checkHorizon, choleskySolveInPlace, flat, isMissing, parseOptions } from './common.js';
 
 export interface ArOptions {
   /** Autoregressive order (number of lags). Default 3. */
@@ -277,30 +277,9 @@ export class ArForecaster implements Forecaster {
     const M = this.M;
     M.set(this.A);
     for (let i = 1; i < P; i++) M[i * P + i]! += ridge;
-    for (let j = 0; j < P; j++) {
-      let sum = M[j * P + j]!;
-      for (let k = 0; k < j; k++) sum -= M[j * P + k]! * M[j * P + k]!;
-      if (!(sum > 0)) return false;
-      const ljj = Math.sqrt(sum);
-      M[j * P + j] = ljj;
-      for (let i = j + 1; i < P; i++) {
-        let s = M[i * P + j]!;
-        for (let k = 0; k < j; k++) s -= M[i * P + k]! * M[j * P + k]!;
-        M[i * P + j] = s / ljj;
-      }
-    }
-    const sol = this.x; // scratch: forward then back substitution
-    for (let i = 0; i < P; i++) {
-      let s = this.c[i]!;
-      for (let k = 0; k < i; k++) s -= M[i * P + k]! * sol[k]!;
-      sol[i] = s / M[i * P + i]!;
-    }
-    for (let i = P - 1; i >= 0; i--) {
-      let s = sol[i]!;
-      for (let k = i + 1; k < P; k++) s -= M[k * P + i]! * sol[k]!;
-      sol[i] = s / M[i * P + i]!;
-    }
-    for (let i = 0; i < P; i++) if (!Number.isFinite(sol[i]!)) return false;
+    const sol = this.x; // scratch
+    sol.set(this.c);
+    if (!choleskySolveInPlace(M, sol, P)) return false;
     this.coef.set(sol);
     return true;
   }

@@ -84,3 +84,35 @@ export function dampedSums(phi: number, horizon: number, out: Float64Array): voi
     out[h] = s;
   }
 }
+
+/**
+ * Solves M x = rhs for a symmetric positive definite P x P matrix (row-major) by Cholesky, in
+ * place: M is overwritten by its factor, rhs by the solution. False (and garbage in both) when M
+ * is not positive definite or the solution is not finite.
+ */
+export function choleskySolveInPlace(M: Float64Array, rhs: Float64Array, P: number): boolean {
+  for (let j = 0; j < P; j++) {
+    let sum = M[j * P + j]!;
+    for (let k = 0; k < j; k++) sum -= M[j * P + k]! * M[j * P + k]!;
+    if (!(sum > 0)) return false;
+    const ljj = Math.sqrt(sum);
+    M[j * P + j] = ljj;
+    for (let i = j + 1; i < P; i++) {
+      let s = M[i * P + j]!;
+      for (let k = 0; k < j; k++) s -= M[i * P + k]! * M[j * P + k]!;
+      M[i * P + j] = s / ljj;
+    }
+  }
+  for (let i = 0; i < P; i++) {
+    let s = rhs[i]!;
+    for (let k = 0; k < i; k++) s -= M[i * P + k]! * rhs[k]!;
+    rhs[i] = s / M[i * P + i]!;
+  }
+  for (let i = P - 1; i >= 0; i--) {
+    let s = rhs[i]!;
+    for (let k = i + 1; k < P; k++) s -= M[k * P + i]! * rhs[k]!;
+    rhs[i] = s / M[i * P + i]!;
+  }
+  for (let i = 0; i < P; i++) if (!Number.isFinite(rhs[i]!)) return false;
+  return true;
+}

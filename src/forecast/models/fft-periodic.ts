@@ -1,7 +1,7 @@
 // Crane-style DSP forecaster: keep the dominant frequencies of the recent window, extrapolate.
 import { z } from 'zod';
 import type { Forecaster } from '../types.js';
-import { checkHorizon, flat, isMissing, parseOptions } from './common.js';
+import { checkHorizon, choleskySolveInPlace, flat, isMissing, parseOptions } from './common.js';
 import { RealDftPlan } from './dft.js';
 
 export interface FftPeriodicOptions {
@@ -130,7 +130,8 @@ export class FftPeriodicForecaster implements Forecaster {
     this.pos = this.pos + 1 === this.window ? 0 : this.pos + 1;
     if (this.len < this.window) this.len++;
     this.sinceFit++;
-    if (this.len >= this.minSamples && (this.fitN === 0 || this.sinceFit >= this.refitEvery)) this.fit();
+    // Fit on schedule, and at once when the window first fills (partial windows fit poorly).
+    if (this.len >= this.minSamples && (this.fitN === 0 || this.sinceFit >= this.refitEvery || (this.len === this.window && this.fitN < this.window))) this.fit();
   }
 
   forecast(horizon: number): Float64Array {
@@ -207,13 +208,21 @@ export class FftPeriodicForecaster implements Forecaster {
     }
     this.keptCount = count;
 
-    // Rebuild: mean + the kept sinusoids, one period of N samples.
+    if (this.detrend !== 'linear' || count === 0 || !this.jointFit(seg, N, count)) this.rebuild(N, count);
+    this.fitN = N;
+    this.sinceFit = 0;
+  }
+
+  /** Mean + the kept sinusoids from the DFT, one period of N samples, into recon. */
+  private rebuild(N: number, count: number): void {
     const recon = this.recon;
-    recon.fill(re[0]! / N, 0, N);
     const cosT = this.cosT;
     const sinT = this.sinT;
+    const re = this.re;
+    const im = this.im;
+    recon.fill(re[0]! / N, 0, N);
     for (let j = 0; j < count; j++) {
-      const k = kept[j]!;
+      const k = this.kept[j]!;
       const w = 2 * k === N ? 1 / N : 2 / N;
       const cr = w * re[k]!;
       const ci = w * im[k]!;
@@ -225,7 +234,75 @@ export class FftPeriodicForecaster implements Forecaster {
         if (idx >= N) idx -= N;
       }
     }
-    this.fitN = N;
-    this.sinceFit = 0;
+  }
+
+  /**
+   * 'linear' mode: a least-squares line is biased by the periodic part (a sine over whole cycles
+   * still correlates with t), so once the frequencies are chosen, the line and the kept
+   * sinusoids are fitted jointly by least squares on the window (2 + 2K unknowns, O(N K²)).
+   * `seg` holds the window minus the first line (intercept, slope).
+   */
+  private jointFit(seg: Float64Array, N: number, count: number): boolean {
+    const kept = this.kept;
+    const cosT = this.cosT;
+    const sinT = this.sinT;
+    // Columns: 1, t, then cos and sin per kept frequency (no sin column at k = N/2: it is zero).
+    const cols: number[] = [];
+    for (let j = 0; j < count; j++) {
+      cols.push(kept[j]!);
+      if (2 * kept[j]! !== N) cols.push(-kept[j]!); // negative = sin column
+    }
+    const P = 2 + cols.length;
+    const M = new Float64Array(P * P);
+    const rhs = new Float64Array(P);
+    const row = new Float64Array(P);
+    const i0 = this.intercept;
+    const s0 = this.slope;
+    const tm = (N - 1) / 2;
+    for (let t = 0; t < N; t++) {
+      row[0] = 1;
+      row[1] = t - tm; // centred: better conditioned
+      for (let c = 0; c < cols.length; c++) {
+        const k = cols[c]!;
+        const idx = (Math.abs(k) * t) % N;
+        row[2 + c] = k > 0 ? cosT[idx]! : sinT[idx]!;
+      }
+      const y = seg[t]! + i0 + s0 * t;
+      for (let a = 0; a < P; a++) {
+        const ra = row[a]!;
+        rhs[a]! += ra * y;
+        for (let b = 0; b <= a; b++) M[a * P + b]! += ra * row[b]!;
+      }
+    }
+    for (let a = 0; a < P; a++) for (let b = a + 1; b < P; b++) M[a * P + b] = M[b * P + a]!;
+    // Exact solve first; a tiny ridge only if the system is singular (e.g. aliased columns).
+    const M0 = M.slice();
+    const rhs0 = rhs.slice();
+    if (!choleskySolveInPlace(M, rhs, P)) {
+      let diag = 0;
+      for (let a = 0; a < P; a++) diag += M0[a * P + a]!;
+      for (let a = 0; a < P; a++) M0[a * P + a]! += 1e-10 * (diag / P);
+      M.set(M0);
+      rhs.set(rhs0);
+      // On failure the caller keeps the first line and rebuilds the residual from the DFT.
+      if (!choleskySolveInPlace(M, rhs, P)) return false;
+    }
+    const recon = this.recon;
+    this.slope = rhs[1]!;
+    this.intercept = rhs[0]! - this.slope * tm;
+    recon.fill(0, 0, N);
+    for (let c = 0; c < cols.length; c++) {
+      const k = cols[c]!;
+      const coef = rhs[2 + c]!;
+      const table = k > 0 ? cosT : sinT;
+      const kk = Math.abs(k);
+      let idx = 0;
+      for (let t = 0; t < N; t++) {
+        recon[t]! += coef * table[idx]!;
+        idx += kk;
+        if (idx >= N) idx -= N;
+      }
+    }
+    return true;
   }
 }

@@ -47,16 +47,16 @@ export function detectSeasonPeriod(values: ArrayLike<number>, options: SeasonDet
   const tolerance = options.tolerance ?? 0.1;
   if (!(threshold > 0 && threshold < 1)) throw new InputError(`threshold must be in (0, 1), got ${threshold}`, { field: 'threshold' });
   if (!(tolerance >= 0 && tolerance < 1)) throw new InputError(`tolerance must be in [0, 1), got ${tolerance}`, { field: 'tolerance' });
+  options.candidates?.forEach((c, i) => {
+    if (!Number.isInteger(c) || c < 2) throw new InputError(`a season candidate must be an integer >= 2, got ${c}`, { field: `candidates[${i}]` });
+  });
   const x = prepare(values);
   if (x === null) return 0;
   const n = x.length;
 
   if (options.candidates !== undefined) {
     const scores: Array<[number, number]> = [];
-    options.candidates.forEach((c, i) => {
-      if (!Number.isInteger(c) || c < 2) throw new InputError(`a season candidate must be an integer >= 2, got ${c}`, { field: `candidates[${i}]` });
-      if (n >= 2 * c) scores.push([c, pearsonAtLag(x, c)]);
-    });
+    for (const c of options.candidates) if (n >= 2 * c) scores.push([c, pearsonAtLag(x, c)]);
     let best = -Infinity;
     for (const [, r] of scores) if (r > best) best = r;
     if (!(best >= threshold)) return 0;

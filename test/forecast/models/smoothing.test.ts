@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { initSync as initEts, AutoETS } from '@bsull/augurs/ets';
 import { initSync as initMstl, MSTL } from '@bsull/augurs/mstl';
 import { seededRng } from '../../../src/core/rng.js';
+import type { Forecaster } from '../../../src/forecast/types.js';
 import { HoltForecaster } from '../../../src/forecast/models/holt.js';
 import { HoltWintersForecaster } from '../../../src/forecast/models/holt-winters.js';
 import { SesForecaster } from '../../../src/forecast/models/ses.js';
@@ -143,7 +144,7 @@ function rollingError(
   truth: Float64Array,
   origins: number[],
   horizon: number,
-  ours: () => { update(v: number): void; forecast(h: number): Float64Array },
+  ours: () => Forecaster,
   theirs: (train: Float64Array) => number[],
 ): { ours: number; theirs: number } {
   let a = 0;
