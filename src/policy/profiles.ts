@@ -31,7 +31,7 @@ export function defaultProfile(o: ProfileOptions): ProfileConfig {
     scorers: [{ name: 'most-allocated', weight: 1 }],
     overload: admit,
     victim: { name: 'min-migration-time' },
-    underload: { name: 'least-utilized' },
+    underload: mode === 'none' ? { name: 'least-utilized' } : { name: 'least-utilized', args: { measure: 'usage' } },
     overcommit: mode !== 'none',
   };
 }

@@ -61,6 +61,8 @@ export interface CohortOptions {
   /** Receives every recorded allocation (index >= start). */
   onAllocation?: (instance: string, index: number, cpu: number, memory: number) => void;
   onStep?: (step: number, steps: number) => void;
+  /** Called after each step's plan is applied, with the live state (read only; for tests and tools). */
+  onStepState?: (step: number, instances: readonly InstanceState[], hosts: readonly HostState[]) => void;
   /** Keep the full alloc/usage series of these instances (for charts). */
   keepSeries?: (id: string) => boolean;
 }
@@ -169,9 +171,10 @@ export function simulateCohort(series: readonly TraceSeries[], opts: CohortOptio
       const res = applyPlanSync(driver, plan);
       if (!res.ok) {
         failedPlans++;
-        if (process.env.PRESCIENT_DEBUG) console.error(String((res.failed?.error as Error)?.message), JSON.stringify(res.failed?.action));
       }
     }
+
+    opts.onStepState?.(i, active, hosts);
 
     // 3. The sample happens.
     if (fleet) hostDemand.clear();

@@ -53,9 +53,9 @@ export interface CompiledProfile {
 /** Validates and builds a profile. Throws one ValidationError listing every problem found. */
 export function compileProfile(config: unknown, registry: PluginRegistry, env: PluginEnv): CompiledProfile {
   const parsed = profileSchema.safeParse(config);
-  if (!parsed.success) throw new ValidationError(zodIssues(parsed.error, ''), 'invalid policy profile');
-  const cfg = parsed.data;
-  const issues: Issue[] = [];
+  const issues: Issue[] = parsed.success ? [] : zodIssues(parsed.error, '');
+  // On a structural problem, carry on with what can be read so plugin problems are reported too.
+  const cfg = parsed.success ? parsed.data : lenient(config);
   const cache = new Map<string, Plugin>();
 
   const build = (ref: PluginRef, point: ExtensionPoint, path: string): Plugin | undefined => {
@@ -98,5 +98,31 @@ export function compileProfile(config: unknown, registry: PluginRegistry, env: P
     ...(victim ? { victim } : {}),
     overcommit: cfg.overcommit,
     plugins: [...cache.values()],
+  };
+}
+
+/** Best-effort reading of a profile that failed its schema (every problem is already an issue). */
+function lenient(config: unknown): z.infer<typeof profileSchema> {
+  const o = (config && typeof config === 'object' ? config : {}) as Record<string, unknown>;
+  const ref = (v: unknown): PluginRef => {
+    const r = (v && typeof v === 'object' ? v : {}) as Record<string, unknown>;
+    return { name: typeof r.name === 'string' ? r.name : '', args: r.args };
+  };
+  const opt = (v: unknown): PluginRef | undefined => (v === undefined ? undefined : ref(v));
+  const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+  const forecast = opt(o.forecast);
+  const overload = opt(o.overload);
+  const underload = opt(o.underload);
+  const victim = opt(o.victim);
+  return {
+    name: typeof o.name === 'string' ? o.name : 'default',
+    rightsize: ref(o.rightsize),
+    ...(forecast ? { forecast } : {}),
+    filters: list(o.filters).map(ref),
+    scorers: list(o.scorers).map((v) => ({ ...ref(v), weight: 1 })),
+    ...(overload ? { overload } : {}),
+    ...(underload ? { underload } : {}),
+    ...(victim ? { victim } : {}),
+    overcommit: o.overcommit === true,
   };
 }

@@ -75,8 +75,9 @@ function histogramBounds(unit: Unit, resource: 'cpu' | 'memory'): { firstBucket:
     case 'MiB':
       return { firstBucket: 1e7 / MIB, maxValue: 1e12 / MIB };
     case 'percent':
-      // CPU: 100 % = 1 core, so 0.1 % .. 100000 %; memory: 0.01 % .. 10000 %.
-      return resource === 'cpu' ? { firstBucket: 0.1, maxValue: 1e5 } : { firstBucket: 0.01, maxValue: 1e4 };
+      // Finer first buckets than VPA's 0.001 core / 10 MB, so that the few-percent values of
+      // Google and PlanetLab are resolved to ~5 % like VPA resolves cores and GiB.
+      return resource === 'cpu' ? { firstBucket: 0.01, maxValue: 1e5 } : { firstBucket: 0.001, maxValue: 1e4 };
     default:
       return { firstBucket: 0.001, maxValue: 1e9 };
   }
