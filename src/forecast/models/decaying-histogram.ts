@@ -243,7 +243,7 @@ export interface DecayingHistogramForecasterOptions {
   stepSeconds?: number;
   /**
    * Width of the first bucket, in the series' unit. Default: derived from the first non-zero
-   * sample y as `10^floor(log10 |y|) / 1000` (percent 37 -> 0.01; cores 0.25 -> 0.0001;
+   * sample y as `10^floor(log10 y) / 1000`, the power of ten clamped to 1e-6..1e12 (percent 37 -> 0.01; cores 0.25 -> 0.0001;
    * MiB 3000 -> 1), so that every value above a fiftieth of the first one's magnitude is
    * resolved to 5 % (VPA fixes 0.001 core and 10 MB instead).
    */
@@ -342,7 +342,9 @@ export class DecayingHistogramForecaster implements QuantileForecaster {
       this.zeroWeight += Math.pow(2, (timeS - this.zeroRef) / hl);
       return;
     }
-    const firstBucket = Math.pow(10, Math.floor(Math.log10(y))) / 1000;
+    // Magnitude of the first non-zero sample, kept within 1e-6..1e12 (denormals, absurd values).
+    const magnitude = Math.pow(10, Math.min(12, Math.max(-6, Math.floor(Math.log10(y)))));
+    const firstBucket = magnitude / 1000;
     const h = this.makeHistogram(firstBucket);
     if (this.zeroWeight > 0) h.addSample(0, this.zeroWeight, this.zeroRef);
     h.addSample(y, 1, timeS);
