@@ -21,6 +21,12 @@ export interface FftPeriodicOptions {
    * removed first and extrapolated in the forecast. Default 'none'.
    */
   detrend?: 'none' | 'linear';
+  /**
+   * Level anchor: the forecast is shifted by an exponentially weighted mean (this weight) of the
+   * recent residuals `y - fitted signal`, so a level change since the start of the window is
+   * followed instead of wrapping back to it. 0 = off (Crane's plain extrapolation). Default 0.2.
+   */
+  anchorAlpha?: number;
   /** Name reported by the model. Default `fft-periodic(<window>,<topK>)`. */
   name?: string;
 }
@@ -32,6 +38,7 @@ export const fftPeriodicOptionsSchema = z
     refitEvery: z.number().int().min(1).default(24),
     minSamples: z.number().int().min(4).optional(),
     detrend: z.enum(['none', 'linear']).default('none'),
+    anchorAlpha: z.number().min(0).max(1).default(0.2),
     name: z.string().min(1).optional(),
   })
   .superRefine((o, ctx) => {
@@ -48,6 +55,11 @@ export const fftPeriodicOptionsSchema = z
  * cycle, the same thing when the window holds whole cycles). Crane also keeps every frequency
  * below 1/hour and clamps at a floor with a margin; here the filter is the plain top K and no
  * margin is added (the probabilistic layer calibrates).
+ *
+ * One addition, the level anchor (`anchorAlpha`, 0 turns it off): the forecast is shifted by an
+ * exponentially weighted mean of the recent residuals. Plain extrapolation wraps back to the
+ * level at the start of the window; on 39 Bitbrains VMs (CPU cores, h = 1..12 at 5 min) the
+ * anchor cut the scaled error from 2.9 to 1.5 (naive: 1.1).
  *
  * Every `refitEvery` samples the fit is redone; in between the forecasts shift along the fitted
  * signal. Until `minSamples` samples the forecast is the last finite sample, flat (NaN before any).
@@ -84,6 +96,8 @@ export class FftPeriodicForecaster implements Forecaster {
   private slope = 0;
   private readonly kept: Int32Array;
   private keptCount = 0;
+  private readonly anchorAlpha: number;
+  private anchor = 0;
 
   constructor(options: FftPeriodicOptions = {}) {
     const o = parseOptions(fftPeriodicOptionsSchema, options, 'fft-periodic');
@@ -92,6 +106,7 @@ export class FftPeriodicForecaster implements Forecaster {
     this.refitEvery = o.refitEvery;
     this.minSamples = o.minSamples ?? Math.min(o.window, 128);
     this.detrend = o.detrend;
+    this.anchorAlpha = o.anchorAlpha;
     this.name = o.name ?? `fft-periodic(${o.window},${o.topK})`;
     this.ring = new Float64Array(o.window);
     this.seg = new Float64Array(o.window);
@@ -125,6 +140,7 @@ export class FftPeriodicForecaster implements Forecaster {
       y = this.fitN > 0 ? this.valueAt(1) : this.lastFinite;
     } else {
       this.lastFinite = y;
+      if (this.fitN > 0) this.anchor += this.anchorAlpha * (y - this.signalAt(1) - this.anchor);
     }
     this.ring[this.pos] = y;
     this.pos = this.pos + 1 === this.window ? 0 : this.pos + 1;
@@ -142,8 +158,13 @@ export class FftPeriodicForecaster implements Forecaster {
     return out;
   }
 
-  /** Fitted signal h steps after the newest sample. */
+  /** Forecast h steps after the newest sample: fitted signal plus the level anchor. */
   private valueAt(h: number): number {
+    return this.signalAt(h) + this.anchor;
+  }
+
+  /** Fitted signal h steps after the newest sample. */
+  private signalAt(h: number): number {
     const N = this.fitN;
     const tau = N - 1 + this.sinceFit + h; // time index from the fitted window's first sample
     return this.recon[tau % N]! + this.intercept + this.slope * tau;
@@ -211,6 +232,17 @@ export class FftPeriodicForecaster implements Forecaster {
     if (this.detrend !== 'linear' || count === 0 || !this.jointFit(seg, N, count)) this.rebuild(N, count);
     this.fitN = N;
     this.sinceFit = 0;
+    // Level anchor: exponentially weighted in-sample residual over the end of the window.
+    this.anchor = 0;
+    const alpha = this.anchorAlpha;
+    if (alpha > 0) {
+      const L = Math.min(N, Math.ceil(4 / alpha));
+      for (let t = N - L; t < N; t++) {
+        const i = start + t;
+        const y = this.ring[i >= this.window ? i - this.window : i]!;
+        this.anchor += alpha * (y - (this.recon[t]! + this.intercept + this.slope * t) - this.anchor);
+      }
+    }
   }
 
   /** Mean + the kept sinusoids from the DFT, one period of N samples, into recon. */

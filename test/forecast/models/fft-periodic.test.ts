@@ -63,7 +63,7 @@ test('a pure sum of sinusoids is reproduced exactly and extrapolated (window 256
 
 test('between refits the forecast slides along the fitted signal', () => {
   const window = 240;
-  const model = new FftPeriodicForecaster({ window, topK: 3, refitEvery: 1000, minSamples: window });
+  const model = new FftPeriodicForecaster({ window, topK: 3, refitEvery: 1000, minSamples: window, anchorAlpha: 0 });
   for (let t = 0; t < window; t++) model.update(tones(t, window));
   // Feed 50 more samples that are NOT the signal: no refit, so forecasts still follow the fit.
   for (let t = window; t < window + 50; t++) model.update(0);
@@ -86,6 +86,21 @@ test('on a noisy daily series the filtered extrapolation beats seasonal naive', 
     naiveErr += mae(naive.forecast(period), t);
   }
   assert.ok(fftErr < 0.5 * naiveErr, `fft ${fftErr} vs seasonal naive ${naiveErr}`);
+});
+
+test('the level anchor follows a level shift that plain extrapolation wraps back from', () => {
+  const window = 96;
+  const signal = (t: number) => (t >= 150 ? 20 : 0) + 3 * Math.sin((2 * Math.PI * 4 * t) / window);
+  const anchored = new FftPeriodicForecaster({ window, topK: 4, refitEvery: 8 });
+  const plain = new FftPeriodicForecaster({ window, topK: 4, refitEvery: 8, anchorAlpha: 0 });
+  for (let t = 0; t < 180; t++) {
+    anchored.update(signal(t));
+    plain.update(signal(t));
+  }
+  const truth = Float64Array.from({ length: 48 }, (_, h) => signal(180 + h));
+  const a = mae(anchored.forecast(48), truth);
+  const p = mae(plain.forecast(48), truth);
+  assert.ok(a < 0.5 * p, `anchored ${a} vs plain ${p}`);
 });
 
 test("linear detrend extrapolates a trend that 'none' cannot", () => {
