@@ -149,13 +149,13 @@ export class MinimumMigrationTimeSelector implements VmSelector {
 }
 
 /**
- * PABFD's score: power after allocation minus power now, using the host's cached utilisation (the
- * one of its last update, as CloudSim does), not the tentative one.
+ * PABFD's score (CloudSim 3.0.3): power at (MIPS allocated on the host in the tentative allocation +
+ * the VM's request) minus the power at the host's cached utilisation of its last update.
  */
 export class PowerIncreaseScorer implements PlacementScorer {
   readonly name = 'power-increase';
   score(host: HostView, vm: number): number {
-    const after = (host.cachedUtilizationMips + host.migratingInExtraMips() + host.vmRequestedMips(vm)) / host.totalMips;
+    const after = (host.allocatedMips() + host.migratingInExtraMips() + host.vmRequestedMips(vm)) / host.totalMips;
     const powerAfter = host.powerW(after);
     const powerNow = host.powerW(clampUtilization(host.cachedUtilizationMips / host.totalMips));
     return powerAfter - powerNow;

@@ -22,7 +22,11 @@ export interface HostView {
   readonly timeS: number;
   /** DC step index of the decision (0 = first 300 s event). */
   readonly step: number;
-  /** CPU use of the host at its last update (CloudSim's cached utilizationMips), MIPS. */
+  /**
+   * CPU use of the host at its last update (CloudSim's cached utilizationMips), MIPS. CloudSim uses
+   * it for "power now" (PowerHost#getPower), for switched-off hosts (== 0) and to rank
+   * under-utilised hosts.
+   */
   readonly cachedUtilizationMips: number;
   /** Number of VMs in the (tentative) list, candidate included. */
   vmCount(): number;
@@ -30,6 +34,11 @@ export interface HostView {
   vm(i: number): number;
   /** Sum of the VMs' requested MIPS now, in list order (CloudSim's getCurrentRequestedTotalMips). */
   requestedMips(): number;
+  /**
+   * MIPS the host's scheduler has allocated to the VMs of the tentative list, candidate excluded
+   * (CloudSim 3.0.3's PowerVmAllocationPolicyMigrationAbstract#getUtilizationOfCpuMips(host)).
+   */
+  allocatedMips(): number;
   /**
    * CloudSim's PowerHostUtilizationHistory#getUtilizationHistory: per past 300 s sample (most recent
    * first, up to 30), the sum over the VMs of (VM utilisation x VM MIPS / host MIPS), with trailing
