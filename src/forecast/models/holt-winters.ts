@@ -46,7 +46,11 @@ export const holtWintersOptionsSchema = z.strictObject({
 
 const DAY_SECONDS = 86_400;
 
-type Mode = 'warmup' | 'seasonal' | 'holt';
+/**
+ * 'warmup': buffering the first periods of a given season; 'searching': period 'auto', no season
+ * found yet; 'seasonal': running Holt-Winters; 'holt': no season (period 0), damped Holt.
+ */
+export type HoltWintersState = 'warmup' | 'searching' | 'seasonal' | 'holt';
 
 /**
  * Additive Holt-Winters with a damped trend, in the error-correction form of fpp3 (section 8.3):
@@ -62,19 +66,21 @@ type Mode = 'warmup' | 'seasonal' | 'holt';
  * `s_i` = mean over periods of `y_{jm+i} - (M_j + b_0 * (i - (m - 1) / 2))`, centred to sum 0.
  * The recursion then replays the buffered samples, once, and runs online from there on.
  *
- * While warming up (and for good when `period` is 0 or auto-detection finds no season) the
- * forecasts come from an internal damped Holt model with the same alpha, beta and phi.
- * `period: 'auto'` buffers up to two of the longest candidate, tests for a season every
- * shortest-candidate samples once two periods of it are in, takes the first season found and
- * stops looking when the buffer is full.
+ * While warming up or searching (and for good when `period` is 0) the forecasts come from an
+ * internal damped Holt model with the same alpha, beta and phi. `period: 'auto'` keeps the
+ * latest `max(2, initPeriods)` longest-candidate periods in a ring, tests them for a season
+ * (`detectSeasonPeriod` with the candidates) every shortest-candidate samples once two periods
+ * of it are in, and on the first season found initialises from the ring and runs seasonal for
+ * good. A series that turns seasonal late is still caught.
  *
  * A missing sample (NaN, ±Infinity) advances time without information (`l += phi*b, b *= phi`,
  * season slot unchanged: the same as feeding the model its own forecast). `count` counts every
  * update. Before any finite sample the forecast is NaN.
  *
  * Cost: update O(1) once running (about 20 flops, no allocation); one O(initPeriods * m)
- * initialisation (and with 'auto' an O(n) detection every shortest-candidate samples while
- * warming up); forecast O(horizon); memory m doubles (plus the warm-up buffer, freed after).
+ * initialisation; while 'searching', an O(buffer * candidates) detection every
+ * shortest-candidate samples (defaults: 4032 * 2 every 288, about 30 flops per update
+ * amortised); forecast O(horizon); memory m doubles, plus the buffer until seasonal.
  */
 export class HoltWintersForecaster implements Forecaster {
   readonly name: string;
@@ -85,10 +91,13 @@ export class HoltWintersForecaster implements Forecaster {
   private readonly initPeriods: number;
   private readonly candidates: readonly number[] | null;
   private m: number;
-  private mode: Mode;
+  private mode: HoltWintersState;
   private holt: HoltForecaster | null;
+  /** Ring of the latest samples (warm-up / search); null once seasonal or with no season. */
   private buf: Float64Array | null;
+  private bufPos = 0;
   private bufLen = 0;
+  private sinceCheck = 0;
   private season: Float64Array = new Float64Array(0);
   private pos = 0;
   private lvl = NaN;
@@ -109,7 +118,7 @@ export class HoltWintersForecaster implements Forecaster {
       const cands = [...(o.candidates ?? defaults)].sort((a, b) => a - b);
       this.candidates = cands;
       this.m = 0;
-      this.mode = cands.length > 0 ? 'warmup' : 'holt';
+      this.mode = cands.length > 0 ? 'searching' : 'holt';
       this.buf = cands.length > 0 ? new Float64Array(Math.max(2, this.initPeriods) * cands[cands.length - 1]!) : null;
     } else {
       this.candidates = null;
@@ -124,13 +133,13 @@ export class HoltWintersForecaster implements Forecaster {
     return this.n;
   }
 
-  /** Season length in use: 0 while unknown (warming up with 'auto') or when there is none. */
+  /** Season length in use: 0 while unknown ('searching') or when there is none. */
   get period(): number {
-    return this.mode === 'holt' ? 0 : this.m;
+    return this.m;
   }
 
-  /** 'warmup' (buffering), 'seasonal' (running Holt-Winters) or 'holt' (no season: damped Holt). */
-  get state(): Mode {
+  /** See HoltWintersState. */
+  get state(): HoltWintersState {
     return this.mode;
   }
 
@@ -152,26 +161,36 @@ export class HoltWintersForecaster implements Forecaster {
     this.holt!.update(y);
     if (this.mode === 'holt') return;
     const buf = this.buf!;
-    buf[this.bufLen++] = y;
+    const cap = buf.length;
+    buf[this.bufPos] = y;
+    this.bufPos = this.bufPos + 1 === cap ? 0 : this.bufPos + 1;
+    if (this.bufLen < cap) this.bufLen++;
     if (this.candidates === null) {
-      if (this.bufLen === buf.length) this.initialise();
+      if (this.bufLen === cap) this.initialise();
       return;
     }
-    // 'auto': look for a season now and then while the buffer fills.
+    // 'auto': test the latest samples for a season every shortest-candidate samples, for ever.
     const shortest = this.candidates[0]!;
-    const full = this.bufLen === buf.length;
-    if (this.bufLen >= 2 * shortest && (this.bufLen % shortest === 0 || full)) {
-      const m = detectSeasonPeriod(buf.subarray(0, this.bufLen), { candidates: this.candidates });
-      if (m > 0 && this.bufLen >= this.initPeriods * m) {
-        this.m = m;
-        this.initialise();
-        return;
-      }
+    if (++this.sinceCheck < shortest || this.bufLen < 2 * shortest) return;
+    this.sinceCheck = 0;
+    const m = detectSeasonPeriod(this.chronological(), { candidates: this.candidates });
+    if (m > 0 && this.bufLen >= this.initPeriods * m) {
+      this.m = m;
+      this.initialise();
     }
-    if (full) {
-      this.mode = 'holt';
-      this.buf = null;
+  }
+
+  /** The buffered samples, oldest first, moved to the start of the buffer (O(buffer)). */
+  private chronological(): Float64Array {
+    const buf = this.buf!;
+    if (this.bufLen === buf.length && this.bufPos !== 0) {
+      const ordered = new Float64Array(buf.length);
+      ordered.set(buf.subarray(this.bufPos));
+      ordered.set(buf.subarray(0, this.bufPos), buf.length - this.bufPos);
+      buf.set(ordered);
+      this.bufPos = 0;
     }
+    return buf.subarray(0, this.bufLen);
   }
 
   forecast(horizon: number): Float64Array {
@@ -214,7 +233,7 @@ export class HoltWintersForecaster implements Forecaster {
 
   /** Classical initialisation from the buffered periods, then replay of the whole buffer. */
   private initialise(): void {
-    const buf = this.buf!;
+    const buf = this.chronological();
     const m = this.m;
     const k = Math.min(this.initPeriods, Math.floor(this.bufLen / m));
     const means = new Float64Array(k);
@@ -236,6 +255,7 @@ export class HoltWintersForecaster implements Forecaster {
       // Nothing but missing samples so far: start the warm-up again (season phase is relative to
       // the buffer start, so nothing is lost).
       this.bufLen = 0;
+      this.bufPos = 0;
       return;
     }
     // A period with no finite sample borrows the mean of the others.
@@ -266,7 +286,7 @@ export class HoltWintersForecaster implements Forecaster {
     this.trd = b0;
     this.pos = 0;
     this.mode = 'seasonal';
-    for (let t = 0; t < this.bufLen; t++) this.step(buf[t]!);
+    for (let t = 0; t < buf.length; t++) this.step(buf[t]!);
     this.buf = null;
     this.holt = null;
   }

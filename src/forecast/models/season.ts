@@ -37,8 +37,10 @@ export interface SeasonDetectOptions {
  *   and comes after a dip of the autocorrelation is taken, then replaced by its fundamental
  *   (best/2, best/3, ...) when that scores within `tolerance` of it.
  *
+ * A lag scores enough when its autocorrelation reaches both `threshold` and three standard
+ * errors of white noise (3/sqrt(pairs)), which matters for short series only.
  * Returns the period in samples, or 0 for "no season" (too short, constant, or no lag scores
- * enough; white noise scores about 1/sqrt(n)).
+ * enough).
  *
  * Cost: O(n * candidates) with candidates, O(n log n) without.
  */
@@ -56,12 +58,15 @@ export function detectSeasonPeriod(values: ArrayLike<number>, options: SeasonDet
 
   if (options.candidates !== undefined) {
     const scores: Array<[number, number]> = [];
-    for (const c of options.candidates) if (n >= 2 * c) scores.push([c, pearsonAtLag(x, c)]);
+    for (const c of options.candidates) {
+      if (n < 2 * c) continue;
+      const r = pearsonAtLag(x, c);
+      if (r >= Math.max(threshold, significance(n - c))) scores.push([c, r]);
+    }
     let best = -Infinity;
     for (const [, r] of scores) if (r > best) best = r;
-    if (!(best >= threshold)) return 0;
     let period = 0;
-    for (const [c, r] of scores) if (r >= best - tolerance && r >= threshold && (period === 0 || c < period)) period = c;
+    for (const [c, r] of scores) if (r >= best - tolerance && (period === 0 || c < period)) period = c;
     return period;
   }
 
@@ -77,7 +82,7 @@ export function detectSeasonPeriod(values: ArrayLike<number>, options: SeasonDet
   let lowest = Infinity; // lowest autocorrelation at lags below the one examined
   for (let l = 1; l <= maxPeriod; l++) {
     const v = r[l]!;
-    if (l >= minPeriod && v >= threshold && v >= r[l - 1]! && (l === maxPeriod || v >= r[l + 1]!) && lowest <= v - MIN_DIP) {
+    if (l >= minPeriod && v >= threshold && v >= significance(n - l) && v >= r[l - 1]! && (l === maxPeriod || v >= r[l + 1]!) && lowest <= v - MIN_DIP) {
       peak[l] = 1;
       if (v > bestR) {
         bestR = v;
@@ -140,6 +145,14 @@ function refine(x: Float64Array, lag: number, minPeriod: number, maxPeriod: numb
     }
   }
   return best;
+}
+
+/**
+ * Three standard errors of a correlation over `pairs` pairs of white noise: a season must score
+ * above this too, so short buffers do not see seasons in noise (0.61 over 24 pairs).
+ */
+function significance(pairs: number): number {
+  return 3 / Math.sqrt(pairs);
 }
 
 /** Pearson correlation of a series with itself shifted by `lag` (NaN-filled and detrended first). */

@@ -126,14 +126,28 @@ test("Holt-Winters 'auto' finds the season among the candidates and then runs se
   const y = seasonalSeries({ n: 24 * 10, period: 24, noise: 1, seed: 5 });
   const hw = new HoltWintersForecaster({ period: 'auto', candidates: [24, 168] });
   feed(hw, y, 0, 47);
-  assert.equal(hw.state, 'warmup');
+  assert.equal(hw.state, 'searching');
+  assert.equal(hw.period, 0);
   feed(hw, y, 47, 48);
   assert.equal(hw.state, 'seasonal', 'detected after two periods of the shortest candidate');
   assert.equal(hw.period, 24);
-  const noise = new HoltWintersForecaster({ period: 'auto', candidates: [24] });
+});
+
+test("Holt-Winters 'auto' on white noise keeps forecasting as damped Holt, and catches a season that starts late", () => {
+  const params = { alpha: 0.3, beta: 0.05, phi: 0.9 };
+  const hw = new HoltWintersForecaster({ ...params, period: 'auto', candidates: [24] });
+  const holt = new HoltForecaster(params);
   const rng = seededRng(9);
-  for (let t = 0; t < 48; t++) noise.update(rng.normal());
-  assert.equal(noise.state, 'holt', 'white noise: no season, stays damped Holt');
+  for (let t = 0; t < 24 * 30; t++) {
+    const v = rng.normal();
+    hw.update(v);
+    holt.update(v);
+  }
+  assert.equal(hw.state, 'searching', 'white noise: no season');
+  close(hw.forecast(10), holt.forecast(10), 0, 'searching = holt');
+  feed(hw, seasonalSeries({ n: 24 * 3, period: 24, amplitude: 10, noise: 1, seed: 6 }));
+  assert.equal(hw.state, 'seasonal', 'the season that started late is found');
+  assert.equal(hw.period, 24);
 });
 
 // --- Against augurs (independent implementations; they optimise their parameters, we do not) ---
