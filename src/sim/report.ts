@@ -68,7 +68,8 @@ function tradeoffSvg(points: RunPoint[]): string {
     .map((p) => {
       const c = colors[p.resource] ?? '#555';
       const r = p.current ? 7 : 5;
-      return `<g><circle cx="${x(p.slack).toFixed(1)}" cy="${y(p.violationRate).toFixed(1)}" r="${r}" fill="${p.current ? c : 'none'}" stroke="${c}" stroke-width="2"><title>${esc(p.label)} ${p.resource}: slack ${p.slack.toFixed(4)}, violation rate ${p.violationRate.toFixed(4)}</title></circle><text x="${(x(p.slack) + 9).toFixed(1)}" y="${(y(p.violationRate) + 4).toFixed(1)}" font-size="11">${esc(p.label)} ${p.resource}</text></g>`;
+      const right = p.slack > 0.55 * maxX; // label on the left near the right edge
+      return `<g><circle cx="${x(p.slack).toFixed(1)}" cy="${y(p.violationRate).toFixed(1)}" r="${r}" fill="${p.current ? c : 'none'}" stroke="${c}" stroke-width="2"><title>${esc(p.label)} ${p.resource}: slack ${p.slack.toFixed(4)}, violation rate ${p.violationRate.toFixed(4)}</title></circle><text x="${(x(p.slack) + (right ? -9 : 9)).toFixed(1)}" y="${(y(p.violationRate) + 4).toFixed(1)}" font-size="11" text-anchor="${right ? 'end' : 'start'}">${esc(p.label)} ${p.resource}</text></g>`;
     })
     .join('');
   const ticks = [0, 0.25, 0.5, 0.75, 1]

@@ -6,7 +6,7 @@
 // fleet: every series is read, then all run together on N hosts, index-aligned (sample i of
 //   every series happens at virtual time i * step).
 // cloudsim-planetlab: delegates to the CloudSim-compatible runner in src/sim/cloudsim.
-import { InputError, PrescientError } from '../core/errors.js';
+import { InputError } from '../core/errors.js';
 import { seededRng, type Rng } from '../core/rng.js';
 import { createRegistry } from '../policy/builtin.js';
 import { PolicyRunner } from '../policy/framework/decide.js';
@@ -174,10 +174,8 @@ function check(s: TraceSeries): void {
 }
 
 async function runCloudSim(o: SimulateOptions, format: TraceFormat, t0: number): Promise<SimulationResult> {
-  void o;
-  void format;
-  void t0;
-  throw new PrescientError('E_POLICY', 'scenario cloudsim-planetlab: the CloudSim runner (src/sim/cloudsim) is not available yet');
+  const { runCloudSimScenario } = await import('./cloudsim-scenario.js');
+  return runCloudSimScenario(o, format, t0);
 }
 
 export type { Rng };

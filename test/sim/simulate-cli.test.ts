@@ -95,3 +95,34 @@ test('clear errors for a bad format, policy, scenario or trace path', async () =
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('simulate cloudsim-planetlab delegates to the CloudSim engine and writes the MIPS share', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'prescient-cs-'));
+  try {
+    const traceDir = join(dir, 'pl');
+    mkdirSync(traceDir);
+    for (let v = 0; v < 12; v++) {
+      const lines = Array.from({ length: 288 }, (_, i) => String(Math.round(20 + 15 * Math.sin((i + v * 7) / 30) + (v % 3) * 10)));
+      writeFileSync(join(traceDir, `vm${String(v).padStart(2, '0')}`), `${lines.join('\n')}\n`);
+    }
+    const out = join(dir, 'out');
+    await simulate(['--trace', traceDir, '--format', 'planetlab', '--scenario', 'cloudsim-planetlab', '--policy', 'thr-mmt', '--hosts', '6', '--out', out]);
+    const csv = readFileSync(join(out, 'allocations.csv'), 'utf8').trimEnd().split('\n');
+    assert.equal(csv[0], 'instance,index,cpu,memory');
+    assert.equal(csv.length - 1, 12 * 144);
+    const row = csv[1]!.split(',');
+    assert.equal(row[1], '144');
+    assert.ok(Number(row[2]) >= 0 && Number(row[2]) <= 100, row[2]);
+    assert.equal(row[3], '', 'PlanetLab has no memory');
+    const s = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
+    assert.equal(s.scenario, 'cloudsim-planetlab');
+    for (const k of ['energy_kwh', 'migrations', 'host_shutdowns', 'slatah_pct', 'pdm_pct', 'slav_pct', 'active_host_hours']) assert.equal(typeof s[k], 'number', k);
+    assert.ok(s.energy_kwh > 0);
+    await assert.rejects(
+      simulate(['--trace', traceDir, '--format', 'planetlab', '--scenario', 'cloudsim-planetlab', '--policy', 'vpa', '--out', out]),
+      (e: unknown) => e instanceof PrescientError && /unknown cloudsim-planetlab policy "vpa"; valid: thr-mmt/.test(e.message),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
