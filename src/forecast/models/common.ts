@@ -74,17 +74,6 @@ export function flat(horizon: number, value: number): Float64Array {
   return out;
 }
 
-/** `s_h = phi + phi^2 + ... + phi^h` for h = 1..horizon, written into out (damped trend multipliers). */
-export function dampedSums(phi: number, horizon: number, out: Float64Array): void {
-  let p = 1;
-  let s = 0;
-  for (let h = 0; h < horizon; h++) {
-    p *= phi;
-    s += p;
-    out[h] = s;
-  }
-}
-
 /**
  * Solves M x = rhs for a symmetric positive definite P x P matrix (row-major) by Cholesky, in
  * place: M is overwritten by its factor, rhs by the solution. False (and garbage in both) when M

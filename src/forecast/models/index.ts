@@ -1,4 +1,16 @@
 // The online forecasting models and a validated factory.
+//
+// Every model implements Forecaster (src/forecast/types.ts): update(y) one sample at a time
+// (NaN/±Infinity = missing), forecast(horizon) -> Float64Array of steps 1..horizon, count.
+// All are pure and deterministic. Per-update cost (details in each class's doc comment):
+//
+//   seasonal-naive      O(1)      ring write
+//   ses                 O(1)      one multiply-add
+//   holt                O(1)      ~10 flops
+//   holt-winters        O(1)      ~20 flops once seasonal (+ amortised season search with 'auto')
+//   decaying-histogram  O(1)      a log and a pow (quantiles O(buckets))
+//   ar                  O(p^2)    + O(p^3) solve every refitEvery rows
+//   fft-periodic        O(1)      + O(W log W + W K) fit every refitEvery samples
 import { z } from 'zod';
 import { ValidationError } from '../../core/errors.js';
 import type { Forecaster } from '../types.js';
@@ -61,6 +73,11 @@ export const modelSpecSchema = z.looseObject({ kind: z.enum(MODEL_KINDS) }).supe
     for (const issue of flattenIssues(r.error.issues)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
   }
 });
+
+/** The options a kind gets when none are given (what `createModel({ kind })` uses). */
+export function defaultModelOptions(kind: ModelKind): Record<string, unknown> {
+  return optionSchemas[kind].parse({}) as Record<string, unknown>;
+}
 
 /**
  * Builds a model from a spec, validating its parameters first. Throws a ValidationError whose

@@ -42,9 +42,12 @@ export interface SeasonDetectOptions {
  * Returns the period in samples, or 0 for "no season" (too short, constant, or no lag scores
  * enough).
  *
+ * `detectSeasonPeriod(values, [288, 2016])` is short for `{ candidates: [288, 2016] }`.
+ *
  * Cost: O(n * candidates) with candidates, O(n log n) without.
  */
-export function detectSeasonPeriod(values: ArrayLike<number>, options: SeasonDetectOptions = {}): number {
+export function detectSeasonPeriod(values: ArrayLike<number>, options: SeasonDetectOptions | readonly number[] = {}): number {
+  if (isCandidateList(options)) options = { candidates: options };
   const threshold = options.threshold ?? 0.3;
   const tolerance = options.tolerance ?? 0.1;
   if (!(threshold > 0 && threshold < 1)) throw new InputError(`threshold must be in (0, 1), got ${threshold}`, { field: 'threshold' });
@@ -145,6 +148,10 @@ function refine(x: Float64Array, lag: number, minPeriod: number, maxPeriod: numb
     }
   }
   return best;
+}
+
+function isCandidateList(o: SeasonDetectOptions | readonly number[]): o is readonly number[] {
+  return Array.isArray(o);
 }
 
 /**

@@ -6,6 +6,7 @@ import { ValidationError } from '../../../src/core/errors.js';
 import {
   ArForecaster,
   createModel,
+  defaultModelOptions,
   DecayingHistogramForecaster,
   FftPeriodicForecaster,
   HoltForecaster,
@@ -33,6 +34,11 @@ test('every kind builds with its defaults, to the right class', () => {
     assert.equal(m.count, 0);
     assert.equal(isQuantileForecaster(m), kind === 'decaying-histogram');
   }
+});
+
+test('defaultModelOptions shows what a bare kind gets', () => {
+  assert.deepEqual(defaultModelOptions('holt'), { alpha: 0.5, beta: 0.1, phi: 0.98 });
+  assert.equal(defaultModelOptions('holt-winters').period, 'auto');
 });
 
 test('parameters reach the model', () => {

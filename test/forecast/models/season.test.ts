@@ -14,6 +14,7 @@ test('a noisy daily series: 288 with candidates [288, 2016], within 1 % by lag s
   for (const seed of [1, 2, 3, 4, 5]) {
     const y = seasonalSeries({ n: DAY * 8, period: DAY, amplitude: 20, noise: 10, slope: 0.01, seed });
     assert.equal(detectSeasonPeriod(y, { candidates: [288, 2016] }), 288, `seed ${seed}`);
+    assert.equal(detectSeasonPeriod(y, [288, 2016]), 288, 'candidates as a plain list');
     const searched = detectSeasonPeriod(y);
     assert.ok(Math.abs(searched - DAY) <= 3, `seed ${seed}: lag search found ${searched}`);
   }
