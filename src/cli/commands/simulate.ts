@@ -8,11 +8,12 @@ import { SingleBar, Presets } from 'cli-progress';
 import type { Command } from 'commander';
 import { InputError } from '../../core/errors.js';
 import { createRegistry } from '../../policy/builtin.js';
-import type { OvercommitMode } from '../../policy/profiles.js';
+import { compileProfile } from '../../policy/framework/profile.js';
+import { defaultProfile, type OvercommitMode } from '../../policy/profiles.js';
 import { AllocationsWriter, buildSummary } from '../../sim/output.js';
 import { renderReport, siblingRuns } from '../../sim/report.js';
 import { runSimulation, SCENARIOS, type Scenario } from '../../sim/run.js';
-import { TRACE_FORMAT_NAMES } from '../../traces/registry.js';
+import { getTraceFormat, TRACE_FORMAT_NAMES } from '../../traces/registry.js';
 
 interface SimulateCliOptions {
   trace: string;
@@ -61,8 +62,14 @@ export async function simulateAction(o: SimulateCliOptions): Promise<Record<stri
   const seed = Number(o.seed);
   if (!Number.isInteger(seed)) throw new InputError(`--seed must be an integer, got "${o.seed}"`, { field: 'seed' });
   const registry = createRegistry();
-  if (o.scenario !== 'cloudsim-planetlab') registry.get(o.policy, 'rightsize'); // fail fast, listing valid names
+  if (o.scenario !== 'cloudsim-planetlab') {
+    // Fail fast, before any output exists: unknown names list the valid ones, every bad argument is named.
+    registry.get(o.policy, 'rightsize');
+    compileProfile(defaultProfile({ policy: o.policy, policyArgs, scenario: o.scenario as 'rightsizing' | 'fleet', overcommit: o.overcommit as OvercommitMode }), registry, { stepSeconds: 300 });
+  }
 
+  const files = await getTraceFormat(o.format).listFiles(o.trace); // a missing path fails here, naming it
+  if (files.length === 0) throw new InputError(`no ${o.format} trace files found`, { file: o.trace });
   mkdirSync(o.out, { recursive: true });
   const writer = new AllocationsWriter(join(o.out, 'allocations.csv'));
   const bar = o.progress ? new SingleBar({ format: ' {phase} [{bar}] {percentage}% | {value}/{total} | eta {eta_formatted}', hideCursor: true, clearOnComplete: false, stream: process.stderr }, Presets.shades_classic) : undefined;
