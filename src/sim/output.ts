@@ -1,49 +1,34 @@
 // Writers for the simulate command's outputs: allocations.csv (streamed, buffered, synchronous
 // writes so the time-stepped loop never awaits) and summary.json.
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { CsvWriter, csvNumber, csvText } from '../io/csv-writer.js';
 import { METRIC_DEFINITIONS } from './metrics.js';
 import type { SimulationResult } from './run.js';
 
+export { csvNumber };
 export const ALLOCATIONS_HEADER = 'instance,index,cpu,memory';
 
-/** CSV field for a number: shortest round-trip text; empty for a resource the trace lacks. */
-export function csvNumber(x: number): string {
-  return Number.isFinite(x) ? String(x) : '';
-}
-
-function csvText(s: string): string {
-  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
+/** Streams allocations.csv rows. */
 export class AllocationsWriter {
-  private readonly fd: number;
-  private buf: string[] = [];
-  private size = 0;
-  rows = 0;
+  private readonly csv: CsvWriter;
 
   constructor(readonly path: string) {
-    this.fd = openSync(path, 'w');
-    writeSync(this.fd, `${ALLOCATIONS_HEADER}\n`);
+    this.csv = new CsvWriter(path, ALLOCATIONS_HEADER.split(','));
+  }
+
+  get rows(): number {
+    return this.csv.rows;
   }
 
   write = (instance: string, index: number, cpu: number, memory: number): void => {
-    const line = `${csvText(instance)},${index},${csvNumber(cpu)},${csvNumber(memory)}\n`;
-    this.buf.push(line);
-    this.size += line.length;
-    this.rows++;
-    if (this.size > 1 << 20) this.flush();
+    this.csv.line(`${csvText(instance)},${index},${csvNumber(cpu)},${csvNumber(memory)}`);
   };
 
   flush(): void {
-    if (this.buf.length === 0) return;
-    writeSync(this.fd, this.buf.join(''));
-    this.buf = [];
-    this.size = 0;
+    this.csv.flush();
   }
 
   close(): void {
-    this.flush();
-    closeSync(this.fd);
+    this.csv.close();
   }
 }
 

@@ -1,0 +1,203 @@
+// A per-series ensemble that scores its members online by pinball loss on the levels it is asked
+// for, and blends the best few (quantile averaging), with a penalty against switching members
+// (as Google's Autopilot recommender charges for changing its mind). Pure.
+import type { ProbForecast, QuantileForecaster } from './types.js';
+import { levelOrder, pinball, uncross } from './quantile.js';
+
+export interface EnsembleOptions {
+  /** Quantile levels forecast and scored, each in (0, 1). */
+  levels: readonly number[];
+  /** Longest horizon (steps). */
+  horizon: number;
+  /** Score members every this many samples. Default max(1, horizon / 2). */
+  evalEvery?: number;
+  /** Members blended. Default 3. */
+  topK?: number;
+  /** A member already selected keeps its place unless another beats it by this fraction. Default 0.05. */
+  switchPenalty?: number;
+  /** Half-life of the members' discounted loss, in evaluations. Default 60. */
+  lossHalfLife?: number;
+  /** Completed evaluations before losses are trusted over the prior order. Default 2. */
+  minEvaluations?: number;
+  /** Forecasts never go below this (usage is non-negative). Default 0. */
+  floor?: number;
+}
+
+/** Why the ensemble chose what it chose: members with their discounted losses. */
+export interface EnsembleExplanation {
+  selected: string[];
+  losses: Array<{ model: string; loss: number }>;
+  evaluations: number;
+}
+
+export class EnsembleForecaster {
+  readonly levels: readonly number[];
+  readonly horizon: number;
+  private readonly order: number[];
+  private readonly evalEvery: number;
+  private readonly topK: number;
+  private readonly switchPenalty: number;
+  private readonly decay: number;
+  private readonly minEvaluations: number;
+  private readonly floor: number;
+  private readonly loss: Float64Array;
+  /** Pending scored forecasts: blocks[b] holds origin time and members x levels x horizon quantiles. */
+  private readonly blockOrigin: Int32Array;
+  private readonly blocks: Float64Array;
+  private readonly blockSize: number;
+  private nextBlock = 0;
+  private evaluations = 0;
+  private selected: number[];
+  private t = -1;
+  private nFinite = 0;
+  private levelSum = 0;
+  /** Discounted loss of the blended forecast itself, and its normaliser. */
+  private ownLoss = 0;
+  private ownLevel = 0;
+  private readonly ownBlocks: Float64Array;
+
+  constructor(
+    readonly members: readonly QuantileForecaster[],
+    options: EnsembleOptions,
+  ) {
+    if (members.length === 0) throw new RangeError('an ensemble needs at least one member');
+    this.levels = options.levels.slice();
+    this.order = levelOrder(this.levels);
+    this.horizon = options.horizon;
+    this.evalEvery = options.evalEvery ?? Math.max(1, Math.floor(this.horizon / 2));
+    this.topK = Math.min(options.topK ?? 3, members.length);
+    this.switchPenalty = options.switchPenalty ?? 0.05;
+    this.decay = Math.pow(0.5, 1 / (options.lossHalfLife ?? 60));
+    this.minEvaluations = options.minEvaluations ?? 2;
+    this.floor = options.floor ?? 0;
+    this.loss = new Float64Array(members.length);
+    const nBlocks = Math.ceil(this.horizon / this.evalEvery) + 1;
+    this.blockOrigin = new Int32Array(nBlocks).fill(-1);
+    this.blockSize = members.length * this.levels.length * this.horizon;
+    this.blocks = new Float64Array(nBlocks * this.blockSize);
+    this.ownBlocks = new Float64Array(nBlocks * this.levels.length * this.horizon);
+    this.selected = members.slice(0, this.topK).map((_, i) => i);
+  }
+
+  get count(): number {
+    return this.t + 1;
+  }
+
+  update(y: number): void {
+    const t = ++this.t;
+    for (const m of this.members) m.update(y);
+    if (Number.isFinite(y)) {
+      this.nFinite++;
+      this.levelSum += Math.abs(y);
+      this.score(t, y);
+    }
+    if (t % this.evalEvery === this.evalEvery - 1) this.openBlock(t);
+  }
+
+  /** The blended probabilistic forecast for steps 1..horizon. */
+  forecast(horizon = this.horizon): ProbForecast {
+    const L = this.levels.length;
+    const qs = this.levels.map(() => new Float64Array(horizon));
+    const mean = new Float64Array(horizon);
+    const w = 1 / this.selected.length;
+    for (const i of this.selected) {
+      const m = this.members[i]!;
+      const mq = m.quantiles(horizon, this.levels);
+      const mf = m.forecast(horizon);
+      for (let k = 0; k < L; k++) {
+        const row = qs[k]!;
+        const src = mq[k]!;
+        for (let h = 0; h < horizon; h++) row[h] = row[h]! + w * src[h]!;
+      }
+      for (let h = 0; h < horizon; h++) mean[h] = mean[h]! + w * mf[h]!;
+    }
+    for (const row of qs) for (let h = 0; h < horizon; h++) if (row[h]! < this.floor) row[h] = this.floor;
+    for (let h = 0; h < horizon; h++) if (mean[h]! < this.floor) mean[h] = this.floor;
+    uncross(qs, this.order, horizon);
+    return {
+      mean,
+      quantiles: qs,
+      levels: this.levels,
+      confidence: this.confidence(),
+      model: this.selected.map((i) => this.members[i]!.name).join('+'),
+    };
+  }
+
+  /**
+   * In [0, 1]: grows with history (half at one day of 5-minute samples) and falls with the blended
+   * forecast's recent pinball loss relative to the series' level.
+   */
+  confidence(): number {
+    if (this.nFinite === 0) return 0;
+    const history = 1 - Math.pow(0.5, this.nFinite / 288);
+    const scale = this.ownLevel > 0 ? this.ownLevel : this.levelSum / this.nFinite;
+    const rel = scale > 0 && this.ownLoss > 0 ? this.ownLoss / scale : 0;
+    const accuracy = 1 / (1 + 4 * rel);
+    return Math.max(0, Math.min(1, history * accuracy));
+  }
+
+  explain(): EnsembleExplanation {
+    return {
+      selected: this.selected.map((i) => this.members[i]!.name),
+      losses: this.members.map((m, i) => ({ model: m.name, loss: this.loss[i]! })),
+      evaluations: this.evaluations,
+    };
+  }
+
+  private openBlock(t: number): void {
+    const b = this.nextBlock;
+    this.nextBlock = (b + 1) % this.blockOrigin.length;
+    if (this.blockOrigin[b]! >= 0) this.evaluations++;
+    for (let i = 0; i < this.loss.length; i++) this.loss[i] = this.loss[i]! * this.decay;
+    this.ownLoss *= this.decay;
+    this.ownLevel *= this.decay;
+    this.reselect();
+    const L = this.levels.length;
+    const H = this.horizon;
+    let off = b * this.blockSize;
+    for (const m of this.members) {
+      const q = m.quantiles(H, this.levels);
+      for (let k = 0; k < L; k++) {
+        this.blocks.set(q[k]!, off);
+        off += H;
+      }
+    }
+    const own = this.forecast(H).quantiles;
+    for (let k = 0; k < L; k++) this.ownBlocks.set(own[k]!, (b * L + k) * H);
+    this.blockOrigin[b] = t;
+  }
+
+  private score(t: number, y: number): void {
+    const L = this.levels.length;
+    const H = this.horizon;
+    for (let b = 0; b < this.blockOrigin.length; b++) {
+      const o = this.blockOrigin[b]!;
+      if (o < 0) continue;
+      const h = t - o;
+      if (h < 1 || h > H) continue;
+      let off = b * this.blockSize + h - 1;
+      for (let i = 0; i < this.members.length; i++) {
+        let l = 0;
+        for (let k = 0; k < L; k++) {
+          const q = this.blocks[off]!;
+          if (Number.isFinite(q)) l += pinball(y, q, this.levels[k]!);
+          else l += Math.abs(y); // a member with nothing to say scores as forecasting 0
+          off += H;
+        }
+        this.loss[i] = this.loss[i]! + l;
+      }
+      let l = 0;
+      for (let k = 0; k < L; k++) l += pinball(y, this.ownBlocks[(b * L + k) * H + h - 1]!, this.levels[k]!);
+      this.ownLoss += l / L;
+      this.ownLevel += Math.abs(y);
+    }
+  }
+
+  private reselect(): void {
+    if (this.evaluations < this.minEvaluations) return;
+    const pen = 1 - this.switchPenalty;
+    const adjusted = Array.from(this.loss, (l, i) => (this.selected.includes(i) ? l * pen : l));
+    const idx = adjusted.map((_, i) => i).sort((a, b) => adjusted[a]! - adjusted[b]! || a - b);
+    this.selected = idx.slice(0, this.topK).sort((a, b) => a - b);
+  }
+}
