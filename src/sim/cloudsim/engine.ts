@@ -200,6 +200,8 @@ class PlanetLabSimulation {
   private readonly view: PlanView;
   private readonly verdict: OverloadVerdict = { overloaded: false, metric: 0, threshold: 0, rule: '' };
   private readonly pAllocSum: Float64Array;
+  private readonly pAllocSumDirect: Uint8Array;
+  private readonly pPowerNow: Float64Array;
   private readonly pNonBlankFlag: Uint8Array;
   private readonly pNonBlank: number[] = [];
   private blankByType: Int32Array[] = [];
@@ -240,6 +242,7 @@ class PlanetLabSimulation {
     this.hBwKbps = new Float64Array(H);
     this.hMaxPowerW = new Float64Array(H);
     this.hPower = new Array<PowerTableW>(H);
+    const powerTables = PLANETLAB_HOST_TYPES.map((t) => Float64Array.from(t.powerW));
     this.hVms = [];
     this.hMigIn = [];
     for (let h = 0; h < H; h++) {
@@ -250,7 +253,7 @@ class PlanetLabSimulation {
       this.hTotalMips[h] = spec.peMips * spec.pes; // PeList.getTotalMips: an int
       this.hRamMb[h] = spec.ramMb;
       this.hBwKbps[h] = spec.bwKbps;
-      this.hPower[h] = spec.powerW;
+      this.hPower[h] = powerTables[type]!;
       this.hMaxPowerW[h] = specPowerW(spec.powerW, 1);
       this.hVms.push([]);
       this.hMigIn.push([]);
@@ -314,6 +317,8 @@ class PlanetLabSimulation {
     this.pReqSum = new Float64Array(H);
     this.pHist = new Float64Array(H * HISTORY_LENGTH);
     this.pAllocSum = new Float64Array(H);
+    this.pAllocSumDirect = new Uint8Array(H);
+    this.pPowerNow = new Float64Array(H);
     this.pNonBlankFlag = new Uint8Array(H);
     this.view = new PlanView(this);
 
@@ -540,16 +545,22 @@ class PlanetLabSimulation {
     this.now = t;
     const list = this.hVms[h]!;
     const n = list.length;
+    if (n === 0 && this.hUtilMips[h] === 0 && this.hHasEnt[h] === 1 && this.hEntActive[h] === 0) {
+      // An empty host that was already idle: a new inactive entry would change no metric.
+      this.hPrevUtilMips[h] = 0;
+      return false;
+    }
     // PowerVm#updateVmProcessing: one history value per 300 s event.
     const histDue = (t - MIN_TIME_BETWEEN_EVENTS_S) % this.interval === 0;
     if (histDue) for (let i = 0; i < n; i++) this.pushHistory(list[i]!, t);
 
     this.hPrevUtilMips[h] = this.hUtilMips[h]!;
-    if (this.allocScratch.length < n) this.allocScratch = new Float64Array(n * 2);
-    const alloc = this.allocScratch;
+    if (this.allocScratch.length < 3 * n) this.allocScratch = new Float64Array(6 * n);
+    const scratch = this.allocScratch;
     const total = this.hTotalMips[h]!;
     const pe = this.hPeMips[h]!;
     const migIn = this.hMigIn[h]!;
+    const anyIn = migIn.length > 0;
     // VmSchedulerTimeSharedOverSubscription, VMs allocated in list order from an empty scheduler.
     let avail = total;
     let oversubscribed = false;
@@ -558,9 +569,11 @@ class PlanetLabSimulation {
     for (let i = 0; i < n; i++) {
       const v = list[i]!;
       const r = this.reqNow(v);
+      scratch[n + i] = r;
       if (r > 0) any = true;
       const capped = r > pe ? pe : r;
-      const isIn = migIn.length > 0 && migIn.includes(v);
+      const isIn = anyIn && migIn.includes(v);
+      scratch[2 * n + i] = isIn ? 1 : 0;
       const eff = isIn ? capped * 0.1 : capped;
       effSum += eff;
       if (!oversubscribed) {
@@ -573,36 +586,28 @@ class PlanetLabSimulation {
       }
     }
     const scale = total / effSum;
+    let util = 0;
+    let hostReq = 0;
     for (let i = 0; i < n; i++) {
       const v = list[i]!;
-      const r = this.reqNow(v);
+      const r = scratch[n + i]!;
       const capped = r > pe ? pe : r;
-      const isIn = migIn.length > 0 && migIn.includes(v);
+      const isIn = scratch[2 * n + i] === 1;
       const isOut = !isIn && this.vInMig[v] === 1;
       let a: number;
       if (!oversubscribed) a = isOut ? capped * 0.9 : isIn ? capped * 0.1 : capped;
       else if (isOut) a = Math.floor(capped * scale * 0.9);
       else if (isIn) a = Math.floor(capped * 0.1 * scale);
       else a = Math.floor(capped * scale);
-      alloc[i] = a;
-    }
-    this.hAvail[h] = oversubscribed ? 0 : avail;
-
-    let util = 0;
-    let hostReq = 0;
-    for (let i = 0; i < n; i++) {
-      const v = list[i]!;
-      const r = this.reqNow(v);
-      let a = alloc[i]!;
-      const isIn = migIn.length > 0 && migIn.includes(v);
       if (!isIn) {
-        this.vmEntry(v, t, a, r, this.vInMig[v] === 1);
+        this.vmEntry(v, t, a, r, isOut);
         this.vAllocMips[v] = a;
-        if (this.vInMig[v] === 1) a /= 0.9; // the source host still works for the whole VM
+        if (isOut) a /= 0.9; // the source host still works for the whole VM
       }
       util += a;
       hostReq += r;
     }
+    this.hAvail[h] = oversubscribed ? 0 : avail;
     this.hUtilMips[h] = util;
     this.hostEntry(h, t, util, hostReq, util > 0);
     return any;
@@ -789,7 +794,24 @@ class PlanetLabSimulation {
     l.push(v);
     this.pRamFree[h] = this.pRamFree[h]! - this.vRam[v]!;
     this.pBwFree[h] = this.pBwFree[h]! - this.vBw[v]!;
-    this.pCacheValid[h] = 0;
+    if (!this.pCacheValid[h]) return;
+    // Appending at the end: the sums in list order just gain one last term (exactly what a fresh
+    // recomputation would give), and the scheduler's vmCreate subtracts the VM from what is left.
+    const capped = this.allocBasis(v, this.hPeMips[h]!);
+    if (this.pAvail[h]! >= capped && this.pAllocSumDirect[h]) {
+      this.pAvail[h] = this.pAvail[h]! - capped;
+      this.pAllocSum[h] = this.pAllocSum[h]! + capped;
+      // (a VM just created at t = 0 requests nothing until its cloudlet arrives)
+      this.pReqSum[h] = this.pReqSum[h]! + (this.instantiating ? 0 : this.reqNow(v));
+      const base = h * HISTORY_LENGTH;
+      const len = this.vHistLen[v]!;
+      const vb = v * HISTORY_LENGTH;
+      const mips = this.vMips[v]!;
+      const total = this.hTotalMips[h]!;
+      for (let k = 0; k < len; k++) this.pHist[base + k] = this.pHist[base + k]! + (this.vHist[vb + k]! * mips) / total;
+    } else {
+      this.pCacheValid[h] = 0;
+    }
   }
 
   /** vmDestroy in the tentative allocation. */
@@ -865,6 +887,7 @@ class PlanetLabSimulation {
     }
     this.pReqSum[h] = reqSum;
     this.pAllocSum[h] = allocSum;
+    this.pAllocSumDirect[h] = over ? 0 : 1;
     this.pAvail[h] = over ? 0 : avail;
     this.pCacheValid[h] = 1;
   }
@@ -934,6 +957,7 @@ class PlanetLabSimulation {
       if (this.hUtilMips[h] === 0) blank[this.hType[h]!]!.push(h);
     }
     this.blankByType = blank.map((l) => Int32Array.from(l));
+    for (let h = 0; h < H; h++) this.pPowerNow[h] = specPowerW(this.hPower[h]!, clampUtilization(this.hUtilMips[h]! / this.hTotalMips[h]!));
   }
 
   /** A host no VM is (tentatively) on and idle at its last update: its score depends on its type only. */
@@ -953,50 +977,83 @@ class PlanetLabSimulation {
   /** PowerVmAllocationPolicyMigrationAbstract#findHostForVm(vm, excludedHosts) (3.0.3). */
   private findHostForVm(v: number, excluded: Uint8Array): number {
     const req = this.reqNow(v);
-    const view = this.view;
-    let best = Number.MAX_VALUE;
-    let chosen = NO_HOST;
-    const consider = (h: number): void => {
-      if (excluded[h] || !this.suitable(h, v, req)) return;
-      view.bind(h, v);
-      const s = this.scorer.score(view, v);
-      const checkOverload = this.planAllocatedMips(h) !== 0;
-      if (!(s < best)) {
-        if (Number.isNaN(s) && (!checkOverload || !this.detector!.detect(view, this.verdict))) this.anomalies++;
-        return;
-      }
-      // isHostOverUtilizedAfterAllocation only runs when the host already has MIPS allocated; it
-      // has no side effects, so running it only for a host that would win changes nothing.
-      if (checkOverload && this.detector!.detect(view, this.verdict)) return;
-      best = s;
-      chosen = h;
-    };
+    this.fhBest = Number.MAX_VALUE;
+    this.fhChosen = NO_HOST;
     if (!this.builtinScorer) {
-      for (let h = 0; h < this.H; h++) consider(h);
-      return chosen;
+      for (let h = 0; h < this.H; h++) this.considerHost(h, v, req, excluded);
+      return this.fhChosen;
     }
     // Blank hosts of one type all score the same and skip the overload check: only the first
     // suitable one of each type can win. Merge those into the index order of the others.
-    const blankC: number[] = [];
+    let b0 = NO_HOST;
+    let b1 = NO_HOST;
     for (const list of this.blankByType) {
       for (let i = 0; i < list.length; i++) {
         const h = list[i]!;
         if (!excluded[h] && this.isBlank(h) && this.suitable(h, v, req)) {
-          blankC.push(h);
+          if (b0 === NO_HOST) b0 = h;
+          else if (h < b0) {
+            b1 = b0;
+            b0 = h;
+          } else b1 = h;
           break;
         }
       }
     }
-    if (blankC.length > 1) blankC.sort((a, b) => a - b);
     const nb = this.pNonBlank;
-    let bi = 0;
+    const valid = this.pCacheValid;
+    const avail = this.pAvail;
     for (let i = 0; i < nb.length; i++) {
       const h = nb[i]!;
-      while (bi < blankC.length && blankC[bi]! < h) consider(blankC[bi++]!);
-      if (!this.isBlank(h)) consider(h);
+      // cheap rejections first (same outcome as in considerHost)
+      if (excluded[h] || (valid[h] === 1 && avail[h]! < req)) continue;
+      if (b0 !== NO_HOST && b0 < h) {
+        this.considerHost(b0, v, req, excluded);
+        b0 = b1;
+        b1 = NO_HOST;
+        if (b0 !== NO_HOST && b0 < h) {
+          this.considerHost(b0, v, req, excluded);
+          b0 = NO_HOST;
+        }
+      }
+      if (!this.isBlank(h)) this.considerHost(h, v, req, excluded);
     }
-    while (bi < blankC.length) consider(blankC[bi++]!);
-    return chosen;
+    if (b0 !== NO_HOST) this.considerHost(b0, v, req, excluded);
+    if (b1 !== NO_HOST) this.considerHost(b1, v, req, excluded);
+    return this.fhChosen;
+  }
+
+  private fhBest = Number.MAX_VALUE;
+  private fhChosen = NO_HOST;
+
+  /** One iteration of findHostForVm's loop over the host list. */
+  private considerHost(h: number, v: number, req: number, excluded: Uint8Array): void {
+    if (excluded[h] || !this.suitable(h, v, req)) return;
+    const allocated = this.pAllocSum[h]!; // valid: suitable() refreshed the cache
+    let s: number;
+    if (this.builtinScorer) {
+      // PowerIncreaseScorer, inlined: getPowerAfterAllocation - PowerHost#getPower.
+      const after = (allocated + this.migratingInExtraMips(h) + req) / this.hTotalMips[h]!;
+      s = specPowerW(this.hPower[h]!, after) - this.pPowerNow[h]!;
+    } else {
+      this.view.bind(h, v);
+      s = this.scorer.score(this.view, v);
+    }
+    const checkOverload = allocated !== 0;
+    if (!(s < this.fhBest)) {
+      if (Number.isNaN(s) && (!checkOverload || !this.detectAfterAllocation(h, v))) this.anomalies++;
+      return;
+    }
+    // isHostOverUtilizedAfterAllocation only runs when the host already has MIPS allocated; it has
+    // no side effects, so running it only for a host that would win changes nothing.
+    if (checkOverload && this.detectAfterAllocation(h, v)) return;
+    this.fhBest = s;
+    this.fhChosen = h;
+  }
+
+  private detectAfterAllocation(h: number, v: number): boolean {
+    this.view.bind(h, v);
+    return this.detector!.detect(this.view, this.verdict);
   }
 
   private optimizeAllocation(t: number): { vms: number[]; targets: number[]; decisions: MigrationDecision[]; overloaded: number } {

@@ -10,26 +10,78 @@
 export function percentileInPlace(work: Float64Array, n: number, p: number): number {
   if (n === 0) return Number.NaN;
   if (n === 1) return work[0]!;
-  sortPrefix(work, n);
   const pos = (p * (n + 1)) / 100;
   const fpos = Math.floor(pos);
   const intPos = fpos | 0;
   const dif = pos - fpos;
-  if (pos < 1) return work[0]!;
-  if (pos >= n) return work[n - 1]!;
-  const lower = work[intPos - 1]!;
-  const upper = work[intPos]!;
+  if (pos < 1) return selectKth(work, n, 0);
+  if (pos >= n) return selectKth(work, n, n - 1);
+  // The order statistics intPos - 1 and intPos, found by selection instead of a full sort (same
+  // values as sorting; this runs ~10^5 times per simulated day).
+  const lower = selectKth(work, n, intPos - 1);
+  let upper = work[intPos]!;
+  for (let i = intPos + 1; i < n; i++) if (work[i]! < upper) upper = work[i]!;
   return lower + dif * (upper - lower);
 }
 
+/**
+ * Rearranges a[0..n) so that a[k] is the k-th smallest value, everything before it <= a[k] and
+ * everything after it >= a[k] (Hoare quickselect); returns a[k].
+ */
+export function selectKth(a: Float64Array, n: number, k: number): number {
+  let lo = 0;
+  let hi = n - 1;
+  while (hi > lo) {
+    if (hi - lo < 8) {
+      for (let i = lo + 1; i <= hi; i++) {
+        const v = a[i]!;
+        let j = i - 1;
+        while (j >= lo && a[j]! > v) {
+          a[j + 1] = a[j]!;
+          j--;
+        }
+        a[j + 1] = v;
+      }
+      return a[k]!;
+    }
+    const mid = (lo + hi) >> 1;
+    // median of three as pivot
+    if (a[mid]! < a[lo]!) swap(a, mid, lo);
+    if (a[hi]! < a[lo]!) swap(a, hi, lo);
+    if (a[hi]! < a[mid]!) swap(a, hi, mid);
+    const pivot = a[mid]!;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i]! < pivot) i++;
+      while (a[j]! > pivot) j--;
+      if (i <= j) {
+        swap(a, i, j);
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return a[k]!;
+  }
+  return a[k]!;
+}
+
+function swap(a: Float64Array, i: number, j: number): void {
+  const t = a[i]!;
+  a[i] = a[j]!;
+  a[j] = t;
+}
+
 /** Median of data[0..n) (does not modify `data`; uses `scratch`). */
-export function median(data: ArrayLike<number>, n: number, scratch: Float64Array = new Float64Array(n)): number {
+export function median(data: Float64Array, n: number, scratch: Float64Array = new Float64Array(n)): number {
   for (let i = 0; i < n; i++) scratch[i] = data[i]!;
   return percentileInPlace(scratch, n, 50);
 }
 
 /** MathUtil.mad: median of absolute deviations from the median. 0 for empty data. */
-export function mad(data: ArrayLike<number>, n: number, scratch: Float64Array = new Float64Array(n)): number {
+export function mad(data: Float64Array, n: number, scratch: Float64Array = new Float64Array(n)): number {
   if (n <= 0) return 0;
   const med = median(data, n, scratch);
   for (let i = 0; i < n; i++) scratch[i] = Math.abs(med - data[i]!);
@@ -40,19 +92,21 @@ export function mad(data: ArrayLike<number>, n: number, scratch: Float64Array = 
  * MathUtil.iqr: sorts the data, then Q3 - Q1 with Q1 at index round(0.25 (n + 1)) - 1 and Q3 at
  * round(0.75 (n + 1)) - 1 (no interpolation). Uses `scratch` (data is not modified).
  */
-export function iqr(data: ArrayLike<number>, n: number, scratch: Float64Array = new Float64Array(n)): number {
+export function iqr(data: Float64Array, n: number, scratch: Float64Array = new Float64Array(n)): number {
   for (let i = 0; i < n; i++) scratch[i] = data[i]!;
-  sortPrefix(scratch, n);
   const q1 = javaRound(0.25 * (n + 1)) - 1;
   const q3 = javaRound(0.75 * (n + 1)) - 1;
-  return scratch[q3]! - scratch[q1]!;
+  const v3 = selectKth(scratch, n, q3);
+  // after selecting q3, everything left of it is <= it: select q1 there
+  const v1 = selectKth(scratch, q3 + 1, q1);
+  return v3 - v1;
 }
 
 /**
  * MathUtil.countNonZeroBeginning: the length of the prefix that ends at the last non-zero value.
  * Quirk kept: an all-zero (or empty) array counts as 1.
  */
-export function countNonZeroBeginning(data: ArrayLike<number>, n: number): number {
+export function countNonZeroBeginning(data: Float64Array, n: number): number {
   let i = n - 1;
   while (i >= 0) {
     if (data[i--] !== 0) break;
@@ -119,13 +173,16 @@ export function tricubeWeights(n: number): Float64Array {
 }
 
 /** MathUtil.getTricubeBisquareWeigts (see tricubeWeights: never <= 0, so never used as weights). */
-export function tricubeBisquareWeights(residuals: Float64Array): Float64Array {
+export function tricubeBisquareWeights(residuals: Float64Array, out?: Float64Array): Float64Array {
   const n = residuals.length;
-  const w = tricubeWeights(n);
-  const w2 = new Float64Array(n);
-  const abs = new Float64Array(n);
-  for (let i = 0; i < n; i++) abs[i] = Math.abs(residuals[i]!);
-  const s6 = median(abs, n) * 6;
+  const w = cachedTricubeWeights(n);
+  const w2 = out !== undefined && out.length === n ? out : new Float64Array(n);
+  if (bisquareAbs.length < n) {
+    bisquareAbs = new Float64Array(n);
+    bisquareScratch = new Float64Array(n);
+  }
+  for (let i = 0; i < n; i++) bisquareAbs[i] = Math.abs(residuals[i]!);
+  const s6 = median(bisquareAbs, n, bisquareScratch) * 6;
   for (let i = 2; i < n; i++) {
     const k = Math.pow(1 - Math.pow(residuals[i]! / s6, 2), 2);
     w2[i] = k > 0 ? (1 / k) * w[i]! : Number.MAX_VALUE;
@@ -133,6 +190,8 @@ export function tricubeBisquareWeights(residuals: Float64Array): Float64Array {
   w2[0] = w2[1] = w2[2]!;
   return w2;
 }
+let bisquareAbs = new Float64Array(10);
+let bisquareScratch = new Float64Array(10);
 
 /**
  * Weighted linear regression as CloudSim's MathUtil.createWeigthedLinearRegression does it: the
@@ -157,20 +216,40 @@ export function cloudsimWeightedRegression(y: ArrayLike<number>, n: number, weig
   simpleRegressionOnIndex(y, n, out);
 }
 
-/** MathUtil.getLoessParameterEstimates: [intercept, slope] for y at x = 1..n. */
-export function loessParameterEstimates(y: ArrayLike<number>, n: number, out: Float64Array): void {
-  cloudsimWeightedRegression(y, n, tricubeWeights(n), out);
+const tricubeCache = new Map<number, Float64Array>();
+/** tricubeWeights(n), computed once per n (the weights only depend on n). */
+function cachedTricubeWeights(n: number): Float64Array {
+  let w = tricubeCache.get(n);
+  if (w === undefined) {
+    w = tricubeWeights(n);
+    tricubeCache.set(n, w);
+  }
+  return w;
 }
 
-/** MathUtil.getRobustLoessParameterEstimates: [intercept, slope] for y at x = 1..n. */
+/** MathUtil.getLoessParameterEstimates: [intercept, slope] for y at x = 1..n. */
+export function loessParameterEstimates(y: ArrayLike<number>, n: number, out: Float64Array): void {
+  cloudsimWeightedRegression(y, n, cachedTricubeWeights(n), out);
+}
+
+/**
+ * MathUtil.getRobustLoessParameterEstimates: [intercept, slope] for y at x = 1..n. The second pass
+ * re-weights by the bisquare of the first pass's residuals; as those weights are never <= 0, CloudSim
+ * again runs the plain regression, so LRR gives exactly LR's estimates (and the reference results
+ * for LR and LRR are identical).
+ */
 export function robustLoessParameterEstimates(y: ArrayLike<number>, n: number, out: Float64Array): void {
-  const first = new Float64Array(2);
-  cloudsimWeightedRegression(y, n, tricubeWeights(n), first);
-  const residuals = new Float64Array(n);
-  for (let i = 0; i < n; i++) residuals[i] = y[i]! - (first[0]! + first[1]! * (i + 1));
-  cloudsimWeightedRegression(y, n, tricubeBisquareWeights(residuals), out);
+  cloudsimWeightedRegression(y, n, cachedTricubeWeights(n), robustFirst);
+  if (robustResiduals.length < n) robustResiduals = new Float64Array(n);
+  const residuals = robustResiduals.length === n ? robustResiduals : robustResiduals.subarray(0, n);
+  for (let i = 0; i < n; i++) residuals[i] = y[i]! - (robustFirst[0]! + robustFirst[1]! * (i + 1));
+  if (robustWeights.length !== n) robustWeights = new Float64Array(n);
+  cloudsimWeightedRegression(y, n, tricubeBisquareWeights(residuals, robustWeights), out);
   // CloudSim's NaN guard compares with `== Double.NaN`, which is always false: kept as is.
 }
+const robustFirst = new Float64Array(2);
+let robustResiduals = new Float64Array(10);
+let robustWeights = new Float64Array(10);
 
 function generalRegression(x: Float64Array, y: Float64Array, n: number, out: Float64Array): void {
   let sumX = 0;
@@ -204,17 +283,4 @@ function generalRegression(x: Float64Array, y: Float64Array, n: number, out: Flo
 /** Java Math.round for the non-negative values used here. */
 function javaRound(x: number): number {
   return Math.floor(x + 0.5);
-}
-
-/** Insertion sort of a short prefix (histories have at most 30 values). */
-function sortPrefix(a: Float64Array, n: number): void {
-  for (let i = 1; i < n; i++) {
-    const v = a[i]!;
-    let j = i - 1;
-    while (j >= 0 && a[j]! > v) {
-      a[j + 1] = a[j]!;
-      j--;
-    }
-    a[j + 1] = v;
-  }
 }

@@ -4,7 +4,7 @@
 // Pure: no I/O.
 
 /** Power in watts at 0, 10, ..., 100 % CPU (11 points). */
-export type PowerTableW = readonly number[];
+export type PowerTableW = ArrayLike<number>;
 
 /** HP ProLiant ML110 G4 (1 x Xeon 3040, 2 cores x 1860 MIPS). */
 export const POWER_G4_XEON3040_W: PowerTableW = Object.freeze([86, 89.4, 92.6, 96, 99.5, 102, 106, 108, 112, 114, 117]);
