@@ -974,28 +974,29 @@ class PlanetLabSimulation {
     return true;
   }
 
-  /** PowerVmAllocationPolicyMigrationAbstract#findHostForVm(vm, excludedHosts) (3.0.3). */
+  /**
+   * PowerVmAllocationPolicyMigrationAbstract#findHostForVm(vm, excludedHosts) (3.0.3).
+   *
+   * CloudSim scans the hosts in index order and keeps a host when it is suitable, not overloaded
+   * after the allocation (checked only if it already has MIPS allocated) and strictly better than
+   * the best so far: the result is the suitable, not-overloaded host with the lowest score, the
+   * lowest index on ties. We score every suitable host first and then run the (costlier, side-
+   * effect-free) overload check from the best score up, stopping at the first host that passes.
+   */
   private findHostForVm(v: number, excluded: Uint8Array): number {
     const req = this.reqNow(v);
-    this.fhBest = Number.MAX_VALUE;
-    this.fhChosen = NO_HOST;
+    this.candCount = 0;
     if (!this.builtinScorer) {
-      for (let h = 0; h < this.H; h++) this.considerHost(h, v, req, excluded);
-      return this.fhChosen;
+      for (let h = 0; h < this.H; h++) this.scoreHost(h, v, req, excluded);
+      return this.pickBest(v);
     }
     // Blank hosts of one type all score the same and skip the overload check: only the first
-    // suitable one of each type can win. Merge those into the index order of the others.
-    let b0 = NO_HOST;
-    let b1 = NO_HOST;
+    // suitable one of each type can win.
     for (const list of this.blankByType) {
       for (let i = 0; i < list.length; i++) {
         const h = list[i]!;
         if (!excluded[h] && this.isBlank(h) && this.suitable(h, v, req)) {
-          if (b0 === NO_HOST) b0 = h;
-          else if (h < b0) {
-            b1 = b0;
-            b0 = h;
-          } else b1 = h;
+          this.scoreHost(h, v, req, excluded);
           break;
         }
       }
@@ -1005,29 +1006,19 @@ class PlanetLabSimulation {
     const avail = this.pAvail;
     for (let i = 0; i < nb.length; i++) {
       const h = nb[i]!;
-      // cheap rejections first (same outcome as in considerHost)
+      // cheap rejections first (same outcome as in scoreHost)
       if (excluded[h] || (valid[h] === 1 && avail[h]! < req)) continue;
-      if (b0 !== NO_HOST && b0 < h) {
-        this.considerHost(b0, v, req, excluded);
-        b0 = b1;
-        b1 = NO_HOST;
-        if (b0 !== NO_HOST && b0 < h) {
-          this.considerHost(b0, v, req, excluded);
-          b0 = NO_HOST;
-        }
-      }
-      if (!this.isBlank(h)) this.considerHost(h, v, req, excluded);
+      if (!this.isBlank(h)) this.scoreHost(h, v, req, excluded);
     }
-    if (b0 !== NO_HOST) this.considerHost(b0, v, req, excluded);
-    if (b1 !== NO_HOST) this.considerHost(b1, v, req, excluded);
-    return this.fhChosen;
+    return this.pickBest(v);
   }
 
-  private fhBest = Number.MAX_VALUE;
-  private fhChosen = NO_HOST;
+  private candCount = 0;
+  private candHost = new Int32Array(0);
+  private candScore = new Float64Array(0);
 
-  /** One iteration of findHostForVm's loop over the host list. */
-  private considerHost(h: number, v: number, req: number, excluded: Uint8Array): void {
+  /** Scores one suitable host and remembers it as a candidate. */
+  private scoreHost(h: number, v: number, req: number, excluded: Uint8Array): void {
     if (excluded[h] || !this.suitable(h, v, req)) return;
     const allocated = this.pAllocSum[h]!; // valid: suitable() refreshed the cache
     let s: number;
@@ -1039,16 +1030,45 @@ class PlanetLabSimulation {
       this.view.bind(h, v);
       s = this.scorer.score(this.view, v);
     }
-    const checkOverload = allocated !== 0;
-    if (!(s < this.fhBest)) {
-      if (Number.isNaN(s) && (!checkOverload || !this.detectAfterAllocation(h, v))) this.anomalies++;
+    if (!(s < Number.MAX_VALUE)) {
+      // CloudSim stops when the power model is asked for a utilisation above 100 %.
+      if (Number.isNaN(s) && (allocated === 0 || !this.detectAfterAllocation(h, v))) this.anomalies++;
       return;
     }
-    // isHostOverUtilizedAfterAllocation only runs when the host already has MIPS allocated; it has
-    // no side effects, so running it only for a host that would win changes nothing.
-    if (checkOverload && this.detectAfterAllocation(h, v)) return;
-    this.fhBest = s;
-    this.fhChosen = h;
+    if (this.candHost.length <= this.candCount) {
+      const n = Math.max(16, this.candHost.length * 2);
+      const hh = new Int32Array(n);
+      hh.set(this.candHost);
+      const ss = new Float64Array(n);
+      ss.set(this.candScore);
+      this.candHost = hh;
+      this.candScore = ss;
+    }
+    this.candHost[this.candCount] = h;
+    this.candScore[this.candCount] = s;
+    this.candCount++;
+  }
+
+  /** The lowest (score, index) candidate that is not overloaded after the allocation. */
+  private pickBest(v: number): number {
+    const n = this.candCount;
+    const hs = this.candHost;
+    const ss = this.candScore;
+    for (let round = 0; round < n; round++) {
+      let bi = -1;
+      for (let i = 0; i < n; i++) {
+        if (hs[i]! < 0) continue;
+        if (bi < 0 || ss[i]! < ss[bi]! || (ss[i] === ss[bi] && hs[i]! < hs[bi]!)) bi = i;
+      }
+      if (bi < 0) return NO_HOST;
+      const h = hs[bi]!;
+      if (this.pAllocSum[h] !== 0 && this.detectAfterAllocation(h, v)) {
+        hs[bi] = -1;
+        continue;
+      }
+      return h;
+    }
+    return NO_HOST;
   }
 
   private detectAfterAllocation(h: number, v: number): boolean {
