@@ -64,7 +64,11 @@ function main(): void {
       const r: CloudSimResult = runCloudSimPlanetLab(input.cpuPct, { policy, recordAllocations: false });
       const ms = performance.now() - t1;
       const rr = ref.find((x) => x.day === day && x.policy === policy);
-      const pct = (a: number, b: number): string => (Number.isFinite(b) && b !== 0 ? `${(((a - b) / b) * 100).toFixed(1)}%` : '-');
+      const pct = (a: number, b: number): string => {
+        if (!Number.isFinite(b) || b === 0) return '-';
+        const d = ((a - b) / b) * 100;
+        return `${Math.abs(d) < 0.05 ? '0.0' : d.toFixed(1)}%`;
+      };
       rows.push(
         `| ${day} | ${policy} | ${r.energyKwh.toFixed(2)} / ${rr?.energyKwh.toFixed(2) ?? '-'} / ${rr ? pct(r.energyKwh, rr.energyKwh) : '-'}` +
           ` | ${r.migrations} / ${rr?.migrations ?? '-'} / ${rr ? pct(r.migrations, rr.migrations) : '-'}` +
