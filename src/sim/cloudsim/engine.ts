@@ -120,6 +120,7 @@ class PlanetLabSimulation {
   private readonly nonPowerAware: boolean;
   private readonly recordDecisions: boolean;
   private readonly recordAllocations: boolean;
+  private readonly referenceScan: boolean;
   private readonly policy: CloudSimOptions['policy'];
 
   // ---- hosts
@@ -232,6 +233,7 @@ class PlanetLabSimulation {
     this.builtinScorer = options.scorer === undefined;
     this.recordDecisions = options.recordDecisions ?? false;
     this.recordAllocations = options.recordAllocations ?? true;
+    this.referenceScan = options.referenceScan ?? false;
 
     const H = this.H;
     const N = this.N;
@@ -774,6 +776,14 @@ class PlanetLabSimulation {
   // PowerVmAllocationPolicyMigrationAbstract#optimizeAllocation
   // =====================================================================================
 
+  get timeNow(): number {
+    return this.now;
+  }
+
+  get stepNow(): number {
+    return this.step;
+  }
+
   planList(h: number): number[] {
     return this.pList[h] ?? this.hVms[h]!;
   }
@@ -985,6 +995,7 @@ class PlanetLabSimulation {
    */
   private findHostForVm(v: number, excluded: Uint8Array): number {
     const req = this.reqNow(v);
+    if (this.referenceScan) return this.findHostForVmLiteral(v, req, excluded);
     this.candCount = 0;
     if (!this.builtinScorer) {
       for (let h = 0; h < this.H; h++) this.scoreHost(h, v, req, excluded);
@@ -1011,6 +1022,25 @@ class PlanetLabSimulation {
       if (!this.isBlank(h)) this.scoreHost(h, v, req, excluded);
     }
     return this.pickBest(v);
+  }
+
+  /** CloudSim's loop, literally (slow; used by tests to check the fast path makes the same choices). */
+  private findHostForVmLiteral(v: number, req: number, excluded: Uint8Array): number {
+    let minPower = Number.MAX_VALUE;
+    let chosen = NO_HOST;
+    for (let h = 0; h < this.H; h++) {
+      if (excluded[h] || !this.suitable(h, v, req)) continue;
+      const allocated = this.pAllocSum[h]!;
+      if (allocated !== 0 && this.detectAfterAllocation(h, v)) continue;
+      this.view.bind(h, v);
+      const s = this.scorer.score(this.view, v);
+      if (Number.isNaN(s)) this.anomalies++;
+      if (s < minPower) {
+        minPower = s;
+        chosen = h;
+      }
+    }
+    return chosen;
   }
 
   private candCount = 0;
@@ -1280,6 +1310,8 @@ class PlanView implements HostView {
     this.peMips = s.hPeMips[h]!;
     this.bwKbps = s.hBwKbps[h]!;
     this.cachedUtilizationMips = s.hUtilMips[h]!;
+    this.timeS = s.timeNow;
+    this.step = s.stepNow;
     this.list = s.planList(h);
     this.extra = extra;
   }

@@ -124,6 +124,11 @@ export interface CloudSimOptions {
   recordDecisions?: boolean;
   /** Keep the per-VM, per-step allocation matrix (default true). */
   recordAllocations?: boolean;
+  /**
+   * Scan hosts for a placement exactly like CloudSim's loop (index order, overload check before the
+   * score) instead of the fast path. Same results, much slower: for checking the fast path.
+   */
+  referenceScan?: boolean;
 }
 
 export interface MigrationDecision {

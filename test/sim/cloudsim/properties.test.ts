@@ -119,3 +119,20 @@ test('runs are deterministic and every migration carries a reason', () => {
     { numRuns: 60 },
   );
 });
+
+test("the fast placement makes exactly the choices of CloudSim's literal host loop", () => {
+  fc.assert(
+    fc.property(scenario, (sc) => {
+      const opts = { policy: sc.policy, hosts: sc.hosts, simulationLimitS: LIMIT_S, recordDecisions: true };
+      const fast = runCloudSimPlanetLab(sc.traces, opts);
+      const literal = runCloudSimPlanetLab(sc.traces, { ...opts, referenceScan: true });
+      assert.deepEqual(
+        fast.decisions.map((d) => [d.step, d.vm, d.toHost]),
+        literal.decisions.map((d) => [d.step, d.vm, d.toHost]),
+      );
+      assert.equal(fast.energyKwh, literal.energyKwh);
+      assert.equal(fast.slatahPct, literal.slatahPct);
+    }),
+    { numRuns: 150 },
+  );
+});
