@@ -41,6 +41,14 @@ import type {
 } from './types.js';
 import { countNonZeroBeginning } from './math.js';
 
+// Local copies of imported bindings used in hot loops: loaders that turn ES modules into CommonJS
+// (tsx, bundlers) make every access to an imported binding a getter call.
+const HIST = HISTORY_LENGTH;
+const powerAt = specPowerW;
+const clampU = clampUtilization;
+const energyBetween = energyLinearInterpolationJ;
+const trimmedLength = countNonZeroBeginning;
+
 export interface HostTypeSpec {
   name: string;
   peMips: number;
@@ -256,7 +264,7 @@ class PlanetLabSimulation {
       this.hRamMb[h] = spec.ramMb;
       this.hBwKbps[h] = spec.bwKbps;
       this.hPower[h] = powerTables[type]!;
-      this.hMaxPowerW[h] = specPowerW(spec.powerW, 1);
+      this.hMaxPowerW[h] = powerAt(spec.powerW, 1);
       this.hVms.push([]);
       this.hMigIn.push([]);
     }
@@ -296,7 +304,7 @@ class PlanetLabSimulation {
     this.vOwner = new Int32Array(N).fill(NO_HOST);
     this.vInMig = new Uint8Array(N);
     this.vAlive = new Uint8Array(N);
-    this.vHist = new Float64Array(N * HISTORY_LENGTH);
+    this.vHist = new Float64Array(N * HIST);
     this.vHistLen = new Uint8Array(N);
     this.vHistLastT = new Float64Array(N);
     this.vReqT = new Float64Array(N).fill(Number.NaN);
@@ -317,7 +325,7 @@ class PlanetLabSimulation {
     this.pBwFree = new Float64Array(H);
     this.pCacheValid = new Uint8Array(H);
     this.pReqSum = new Float64Array(H);
-    this.pHist = new Float64Array(H * HISTORY_LENGTH);
+    this.pHist = new Float64Array(H * HIST);
     this.pAllocSum = new Float64Array(H);
     this.pAllocSumDirect = new Uint8Array(H);
     this.pPowerNow = new Float64Array(H);
@@ -524,10 +532,10 @@ class PlanetLabSimulation {
       let frame = 0;
       for (let h = 0; h < this.H; h++) {
         const total = this.hTotalMips[h]!;
-        const prev = clampUtilization(this.hPrevUtilMips[h]! / total);
-        const cur = clampUtilization(this.hUtilMips[h]! / total);
+        const prev = clampU(this.hPrevUtilMips[h]! / total);
+        const cur = clampU(this.hUtilMips[h]! / total);
         if (prev > 1 || cur > 1) this.anomalies++;
-        frame += energyLinearInterpolationJ(this.hPower[h]!, prev, cur, dt);
+        frame += energyBetween(this.hPower[h]!, prev, cur, dt);
       }
       this.energyJ += frame;
     }
@@ -617,10 +625,10 @@ class PlanetLabSimulation {
 
   private pushHistory(v: number, t: number): void {
     if (!(t > this.vHistLastT[v]!)) return;
-    const base = v * HISTORY_LENGTH;
-    this.vHist.copyWithin(base + 1, base, base + HISTORY_LENGTH - 1);
+    const base = v * HIST;
+    this.vHist.copyWithin(base + 1, base, base + HIST - 1);
     this.vHist[base] = this.utilAt(v, t);
-    if (this.vHistLen[v]! < HISTORY_LENGTH) this.vHistLen[v] = this.vHistLen[v]! + 1;
+    if (this.vHistLen[v]! < HIST) this.vHistLen[v] = this.vHistLen[v]! + 1;
     this.vHistLastT[v] = t;
   }
 
@@ -813,9 +821,9 @@ class PlanetLabSimulation {
       this.pAllocSum[h] = this.pAllocSum[h]! + capped;
       // (a VM just created at t = 0 requests nothing until its cloudlet arrives)
       this.pReqSum[h] = this.pReqSum[h]! + (this.instantiating ? 0 : this.reqNow(v));
-      const base = h * HISTORY_LENGTH;
+      const base = h * HIST;
       const len = this.vHistLen[v]!;
-      const vb = v * HISTORY_LENGTH;
+      const vb = v * HIST;
       const mips = this.vMips[v]!;
       const total = this.hTotalMips[h]!;
       for (let k = 0; k < len; k++) this.pHist[base + k] = this.pHist[base + k]! + (this.vHist[vb + k]! * mips) / total;
@@ -867,8 +875,8 @@ class PlanetLabSimulation {
     const list = this.planList(h);
     const total = this.hTotalMips[h]!;
     const pe = this.hPeMips[h]!;
-    const base = h * HISTORY_LENGTH;
-    this.pHist.fill(0, base, base + HISTORY_LENGTH);
+    const base = h * HIST;
+    this.pHist.fill(0, base, base + HIST);
     let reqSum = 0;
     let cappedSum = 0;
     let direct = 0;
@@ -885,7 +893,7 @@ class PlanetLabSimulation {
         else over = true;
       }
       const len = this.vHistLen[v]!;
-      const vb = v * HISTORY_LENGTH;
+      const vb = v * HIST;
       const mips = this.vMips[v]!;
       for (let k = 0; k < len; k++) this.pHist[base + k] = this.pHist[base + k]! + (this.vHist[vb + k]! * mips) / total;
     }
@@ -916,21 +924,21 @@ class PlanetLabSimulation {
 
   planHistory(h: number, extra: number, out: Float64Array): number {
     this.ensurePlanCache(h);
-    const base = h * HISTORY_LENGTH;
-    for (let k = 0; k < HISTORY_LENGTH; k++) out[k] = this.pHist[base + k]!;
+    const base = h * HIST;
+    for (let k = 0; k < HIST; k++) out[k] = this.pHist[base + k]!;
     if (extra >= 0) {
       const len = this.vHistLen[extra]!;
-      const vb = extra * HISTORY_LENGTH;
+      const vb = extra * HIST;
       const mips = this.vMips[extra]!;
       const hostMips = this.hTotalMips[h]!;
       for (let k = 0; k < len; k++) out[k] = out[k]! + (this.vHist[vb + k]! * mips) / hostMips;
     }
-    return countNonZeroBeginning(out, HISTORY_LENGTH);
+    return trimmedLength(out, HIST);
   }
 
   vmHistory(v: number, out: Float64Array): number {
     const len = this.vHistLen[v]!;
-    const vb = v * HISTORY_LENGTH;
+    const vb = v * HIST;
     for (let k = 0; k < len; k++) out[k] = this.vHist[vb + k]!;
     return len;
   }
@@ -967,7 +975,7 @@ class PlanetLabSimulation {
       if (this.hUtilMips[h] === 0) blank[this.hType[h]!]!.push(h);
     }
     this.blankByType = blank.map((l) => Int32Array.from(l));
-    for (let h = 0; h < H; h++) this.pPowerNow[h] = specPowerW(this.hPower[h]!, clampUtilization(this.hUtilMips[h]! / this.hTotalMips[h]!));
+    for (let h = 0; h < H; h++) this.pPowerNow[h] = powerAt(this.hPower[h]!, clampU(this.hUtilMips[h]! / this.hTotalMips[h]!));
   }
 
   /** A host no VM is (tentatively) on and idle at its last update: its score depends on its type only. */
@@ -1055,7 +1063,7 @@ class PlanetLabSimulation {
     if (this.builtinScorer) {
       // PowerIncreaseScorer, inlined: getPowerAfterAllocation - PowerHost#getPower.
       const after = (allocated + this.migratingInExtraMips(h) + req) / this.hTotalMips[h]!;
-      s = specPowerW(this.hPower[h]!, after) - this.pPowerNow[h]!;
+      s = powerAt(this.hPower[h]!, after) - this.pPowerNow[h]!;
     } else {
       this.view.bind(h, v);
       s = this.scorer.score(this.view, v);
@@ -1179,7 +1187,7 @@ class PlanetLabSimulation {
     const cand: number[] = [];
     const util = new Float64Array(H);
     for (let h = 0; h < H; h++) {
-      const u = clampUtilization(this.hUtilMips[h]! / this.hTotalMips[h]!);
+      const u = clampU(this.hUtilMips[h]! / this.hTotalMips[h]!);
       util[h] = u;
       if (u === 0) {
         exclU[h] = 1;
@@ -1341,7 +1349,7 @@ class PlanView implements HostView {
     return this.sim.migratingInExtraMips(this.index);
   }
   powerW(utilization: number): number {
-    return specPowerW(this.sim.hPower[this.index]!, utilization);
+    return powerAt(this.sim.hPower[this.index]!, utilization);
   }
   vmRequestedMips(vm: number): number {
     return this.sim.reqNow(vm);

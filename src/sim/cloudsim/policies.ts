@@ -4,6 +4,15 @@ import { countNonZeroBeginning, iqr, loessParameterEstimates, mad, robustLoessPa
 import type { HostView, OverloadDetector, OverloadVerdict, PlacementScorer, VmSelector } from './types.js';
 import { clampUtilization } from './power-model.js';
 
+// Local copies of imported functions used in hot paths (module-transforming loaders turn imports
+// into getters).
+const nonZeroLength = countNonZeroBeginning;
+const iqrOf = iqr;
+const madOf = mad;
+const loess = loessParameterEstimates;
+const robustLoess = robustLoessParameterEstimates;
+const clampU = clampUtilization;
+
 /** PowerVm.HISTORY_LENGTH. */
 export const HISTORY_LENGTH = 30;
 
@@ -41,7 +50,7 @@ abstract class HistoryThresholdDetector implements OverloadDetector {
   protected abstract spread(n: number): number;
   detect(host: HostView, out: OverloadVerdict): boolean {
     const n = host.utilizationHistory(this.history);
-    if (countNonZeroBeginning(this.history, n) < 12) {
+    if (nonZeroLength(this.history, n) < 12) {
       // "12 has been suggested as a safe value": fall back to THR 0.7.
       const r = this.fallback.detect(host, out);
       out.rule = this.fallbackRule;
@@ -65,7 +74,7 @@ export class IqrDetector extends HistoryThresholdDetector {
     this.name = `iqr-${safetyParameter}`;
   }
   protected spread(n: number): number {
-    return iqr(this.history, n, this.scratch);
+    return iqrOf(this.history, n, this.scratch);
   }
 }
 
@@ -77,7 +86,7 @@ export class MadDetector extends HistoryThresholdDetector {
     this.name = `mad-${safetyParameter}`;
   }
   protected spread(n: number): number {
-    return mad(this.history, n, this.scratch);
+    return madOf(this.history, n, this.scratch);
   }
 }
 
@@ -114,8 +123,8 @@ export class LocalRegressionDetector implements OverloadDetector {
       return r;
     }
     for (let i = 0; i < length; i++) this.reversed[i] = this.history[length - i - 1]!;
-    if (this.robust) robustLoessParameterEstimates(this.reversed, length, this.estimates);
-    else loessParameterEstimates(this.reversed, length, this.estimates);
+    if (this.robust) robustLoess(this.reversed, length, this.estimates);
+    else loess(this.reversed, length, this.estimates);
     const maxMigrationTimeS = host.maxVmRamMb() / (host.bwKbps / (2 * 8000));
     const migrationIntervals = Math.ceil(maxMigrationTimeS / this.schedulingIntervalS);
     let predicted = this.estimates[0]! + this.estimates[1]! * (length + migrationIntervals);
@@ -157,7 +166,7 @@ export class PowerIncreaseScorer implements PlacementScorer {
   score(host: HostView, vm: number): number {
     const after = (host.allocatedMips() + host.migratingInExtraMips() + host.vmRequestedMips(vm)) / host.totalMips;
     const powerAfter = host.powerW(after);
-    const powerNow = host.powerW(clampUtilization(host.cachedUtilizationMips / host.totalMips));
+    const powerNow = host.powerW(clampU(host.cachedUtilizationMips / host.totalMips));
     return powerAfter - powerNow;
   }
 }
