@@ -143,7 +143,6 @@ class PlanetLabSimulation {
   readonly hMigIn: number[][];
   readonly hUtilMips: Float64Array;
   readonly hPrevUtilMips: Float64Array;
-  readonly hAvail: Float64Array;
   readonly hRamHeld: Float64Array;
   readonly hBwHeld: Float64Array;
   // host state history (CloudSim HostStateHistoryEntry), last pending entry
@@ -270,8 +269,6 @@ class PlanetLabSimulation {
     }
     this.hUtilMips = new Float64Array(H);
     this.hPrevUtilMips = new Float64Array(H);
-    this.hAvail = new Float64Array(H);
-    for (let h = 0; h < H; h++) this.hAvail[h] = this.hTotalMips[h]!;
     this.hRamHeld = new Float64Array(H);
     this.hBwHeld = new Float64Array(H);
     this.hEntT = new Float64Array(H);
@@ -617,7 +614,6 @@ class PlanetLabSimulation {
       util += a;
       hostReq += r;
     }
-    this.hAvail[h] = oversubscribed ? 0 : avail;
     this.hUtilMips[h] = util;
     this.hostEntry(h, t, util, hostReq, util > 0);
     return any;
