@@ -2,5 +2,8 @@
 import type { Command } from 'commander';
 import { register as backtest } from './backtest.js';
 import { register as simulate } from './simulate.js';
+import { register as start } from './start.js';
+import { register as demo } from './demo.js';
 
 export const COMMANDS: Array<(program: Command) => void> = [backtest, simulate];
+COMMANDS.push(start, demo);
