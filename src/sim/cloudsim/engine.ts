@@ -6,14 +6,15 @@
 //    t = 0.1, and the datacenter updates every 300 s from then on: 300.1, 600.1, ... (float sums);
 //    the event at or after 86400 s is never processed. VM demand at time t is the trace value
 //    interpolated linearly between 300 s samples (so 0.1 s past a sample).
-//  - initial placement: VMs in id order; PABFD sees every host at its cached utilisation 0, so it
-//    fills the first host of the cheapest type before moving on; DVFS/NPA use first fit.
+//  - initial placement: VMs in id order with their full MIPS; PABFD scores the power at (MIPS already
+//    allocated + the VM) against the cached utilisation 0, so VMs spread over empty hosts first;
+//    DVFS/NPA use first fit.
 //  - each round: over-utilised hosts (index order) -> MMT picks VMs until the host is fine ->
-//    PABFD places them (sorted by demand, stable) scoring the power increase from the host's CACHED
-//    utilisation (of its last update, not the tentative one) and never checks overload on hosts
-//    whose cached utilisation is 0 -> under-utilised hosts from the least utilised up (cached
-//    utilisation; hosts that just received VMs from overloaded hosts are NOT excluded, so a VM can
-//    be moved twice in one round and both moves count) -> all moves are started at once.
+//    PABFD places them (sorted by demand, stable): power after = tentative scheduler allocation +
+//    the VM's demand, power now = the host's cached utilisation of its last update; the "overloaded
+//    after allocation" check only runs on hosts with MIPS allocated -> under-utilised hosts from the
+//    least (cached) utilised up; hosts that just received VMs from overloaded hosts are NOT excluded,
+//    so a VM can be moved twice in one round and both moves count -> all moves start at once.
 //  - after creation VMs request 0 MB RAM and 0 bandwidth (UtilizationModelNull), so RAM never limits
 //    a migration ('cloudsim' resource model); 'enforced' keeps the full RAM and bandwidth.
 //  - a migration takes RAM / (bandwidth / 2) seconds; meanwhile the VM holds a slot on both hosts,
@@ -105,7 +106,7 @@ export interface StepState {
   /** Sum of the RAM of the VMs listed on each host, MB. */
   hostRamHeldMb: Float64Array;
   hostRamMb: Float64Array;
-  /** Requested and allocated MIPS of each VM at its last update. */
+  /** MIPS allocated to each VM on its host at its last update. */
   vmAllocatedMips: Float64Array;
 }
 

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { runCloudSimPlanetLab } from '../../../src/sim/cloudsim/engine.js';
 import { POWER_G5_XEON3075_W, specPowerW } from '../../../src/sim/cloudsim/power-model.js';
 import { PrescientError } from '../../../src/core/errors.js';
+import type { HostView, OverloadDetector, OverloadVerdict } from '../../../src/sim/cloudsim/types.js';
 
 const flat = (pct: number, n = 12): Float64Array => new Float64Array(n).fill(pct);
 
@@ -70,4 +71,26 @@ test('bad input is rejected with where the problem is', () => {
   assert.throws(() => runCloudSimPlanetLab([nan], { policy: 'thr-mmt', simulationLimitS: 3000 }), (e: unknown) => e instanceof PrescientError && /vms\[0\]\[7\]/.test(e.message));
   // a 2500-MIPS VM cannot run on a G4-only datacenter
   assert.throws(() => runCloudSimPlanetLab([flat(10)], { policy: 'thr-mmt', hosts: 1, simulationLimitS: 3000 }), /cannot be placed/);
+});
+
+test('a plugged-in detector drives the loop and its rule is recorded on every move it causes', () => {
+  const custom: OverloadDetector = {
+    name: 'custom',
+    detect(host: HostView, out: OverloadVerdict): boolean {
+      out.metric = host.requestedMips() / host.totalMips;
+      out.threshold = 0.3;
+      out.rule = 'custom';
+      out.overloaded = out.metric > 0.3;
+      return out.overloaded;
+    },
+  };
+  const r = runCloudSimPlanetLab([flat(90), flat(90)], { policy: 'thr-mmt', hosts: 8, simulationLimitS: 3000, detector: custom, recordDecisions: true });
+  assert.ok((r.reasons['overload:custom'] ?? 0) > 0, JSON.stringify(r.reasons));
+  for (const d of r.decisions.filter((x) => x.phase === 'overload')) {
+    assert.equal(d.rule, 'custom');
+    assert.ok(d.metric > 0.3 && d.threshold === 0.3);
+  }
+  // the same scenario with THR 0.8 never finds an overloaded host
+  const thr = runCloudSimPlanetLab([flat(90), flat(90)], { policy: 'thr-mmt', hosts: 8, simulationLimitS: 3000 });
+  assert.equal(thr.reasons['overload:thr'] ?? 0, 0);
 });
