@@ -81,6 +81,9 @@ export const PLANETLAB_VM_TYPES: readonly VmTypeSpec[] = Object.freeze([
   { mips: 500, ramMb: 613, bwKbps: 100_000, sizeMb: 2500 },
 ]);
 
+/** Lines UtilizationModelPlanetLabInMemory reads from a trace (24 h at 300 s). */
+const CLOUDSIM_SAMPLES = 288;
+
 /** CloudSim.getMinTimeBetweenEvents(): the VM-creation acknowledgement delay. */
 const MIN_TIME_BETWEEN_EVENTS_S = 0.1;
 
@@ -289,8 +292,9 @@ class PlanetLabSimulation {
       this.vRam[v] = spec.ramMb;
       this.vBw[v] = spec.bwKbps;
     }
-    // UtilizationModelPlanetLabInMemory: n samples + a copy of the last one, as fractions.
-    const samples = N > 0 ? vms[0]!.length : 0;
+    // UtilizationModelPlanetLabInMemory: the first 288 samples (its buffer is 289 long) + a copy of
+    // the last one, as fractions. Longer traces are cut, as CloudSim reads only 288 lines.
+    const samples = Math.min(N > 0 ? vms[0]!.length : 0, CLOUDSIM_SAMPLES);
     this.dataLen = samples + 1;
     this.data = new Float64Array(N * this.dataLen);
     for (let v = 0; v < N; v++) {
@@ -1372,6 +1376,9 @@ function validateInputs(vms: readonly Float64Array[], hosts: number, interval: n
   if (vms.length === 0) throw new InputError('no VM traces given', { field: 'vms' });
   const needed = Math.ceil(limit / interval);
   const len = vms[0]!.length;
+  if (needed > CLOUDSIM_SAMPLES) {
+    throw new InputError(`CloudSim reads ${CLOUDSIM_SAMPLES} samples per trace: ${limit} s at ${interval} s needs ${needed}`, { field: 'simulationLimitS' });
+  }
   for (let v = 0; v < vms.length; v++) {
     const s = vms[v]!;
     if (s.length !== len) throw new InputError(`VM ${v} has ${s.length} samples, VM 0 has ${len}: all traces must have the same length`, { field: `vms[${v}]` });

@@ -12,5 +12,6 @@ export {
   cloudsimPolicyParts,
   HISTORY_LENGTH,
 } from './policies.js';
+export { cpuPctFromSeries } from './from-trace-series.js';
 export { specPowerW, energyLinearInterpolationJ, clampUtilization, POWER_G4_XEON3040_W, POWER_G5_XEON3075_W } from './power-model.js';
 export type * from './types.js';

@@ -48,3 +48,13 @@ test('20110303 dvfs and npa (no migration) match CloudSim 3.0.3 exactly', { skip
     assert.equal(r.hostShutdowns, ref.hostShutdowns, policy);
   }
 });
+
+test("the project's PlanetLab reader feeds the scenario the same input as CloudSim's loader", { skip }, async () => {
+  const { planetlabFormat } = await import('../../../src/traces/planetlab/planetlab-format.js');
+  const { cpuPctFromSeries } = await import('../../../src/sim/cloudsim/from-trace-series.js');
+  const series = [];
+  for await (const s of planetlabFormat.read(dayDir!)) series.push(s);
+  const cpu = cpuPctFromSeries(series);
+  assert.equal(cpu.length, day!.cpuPct.length);
+  for (let i = 0; i < cpu.length; i++) assert.deepEqual(Array.from(cpu[i]!.subarray(0, 288)), Array.from(day!.cpuPct[i]!), `VM ${i}`);
+});
