@@ -1,0 +1,161 @@
+// Benchmark 2: backtest speed of the forecasting engine on one PlanetLab day, with the two
+// baselines (VPA decaying histogram, seasonal naive) timed and scored on the same series.
+// Each model runs in its own child process: the trace is read first (timed apart), then every
+// series goes through backtestSeries (the engine's rolling-origin loop) and is scored.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { check, dist, mib, num, progress, runChild, seconds, table, tracePath, verdict } from './lib/harness.mjs';
+
+export const meta = {
+  name: 'backtest',
+  title: 'Backtest speed: one PlanetLab day (1,052 series x 288) through the engine vs the baselines',
+};
+
+const DAY = 'planetlab/20110303';
+const LEVELS = [0.5, 0.9, 0.95, 0.99];
+const OPTIONS = { horizon: 12, every: 12, warmup: 144 };
+const TARGET_S = 2;
+
+async function readDay(path, stride) {
+  const { getTraceFormat } = await import(dist('traces/index.js'));
+  const t0 = performance.now();
+  const series = [];
+  let k = 0;
+  for await (const s of getTraceFormat('planetlab').read(path)) {
+    if (k++ % stride === 0) series.push(s);
+  }
+  return { series, readMs: performance.now() - t0 };
+}
+
+export const jobs = {
+  /** Child: read the day, then backtest every (stride-th) series with one model; time and score. */
+  async run({ path, model, stride }) {
+    const { backtestSeries, createEngine, seasonalNaiveBaseline, vpaBaseline } = await import(dist('forecast/engine.js'));
+    const { AccuracyAccumulator } = await import(dist('forecast/metrics.js'));
+    const { series, readMs } = await readDay(path, stride);
+    const acc = new AccuracyAccumulator(LEVELS);
+    const bar = progress(`${model}`, series.length);
+    const t0 = performance.now();
+    let origins = 0;
+    for (const s of series) {
+      const values = s.values.cpu;
+      const eo = { horizon: OPTIONS.horizon, levels: LEVELS, stepSeconds: s.stepSeconds };
+      const m = model === 'engine' ? createEngine(eo) : model === 'vpa' ? vpaBaseline(eo) : seasonalNaiveBaseline(eo, values.length);
+      backtestSeries(values, m, OPTIONS, (origin, f) => {
+        origins++;
+        acc.addForecast(values, origin, f);
+      });
+      acc.addScale(values, values.length - 1);
+      bar.tick();
+    }
+    const computeMs = performance.now() - t0;
+    bar.done();
+    return {
+      model,
+      series: series.length,
+      samples: series.reduce((a, s) => a + s.length, 0),
+      origins,
+      points: acc.count,
+      readMs,
+      computeMs,
+      pinball: Array.from(acc.pinball, (p) => p / Math.max(1, acc.count)),
+      totalPinball: acc.totalPinball() / Math.max(1, acc.count),
+      coverage: LEVELS.map((_, k) => acc.coverage(k)),
+      mase: acc.mase(),
+    };
+  },
+
+  /** Child: the `prescient backtest` command's own function end to end (read + engine + CSV). */
+  async cli({ path }) {
+    const { runBacktest } = await import(dist('cli/commands/backtest.js'));
+    const dir = mkdtempSync(join(tmpdir(), 'prescient-bench-'));
+    try {
+      const r = await runBacktest({
+        trace: path,
+        format: 'planetlab',
+        resource: 'cpu',
+        horizon: String(OPTIONS.horizon),
+        every: String(OPTIONS.every),
+        warmup: String(OPTIONS.warmup),
+        quantiles: LEVELS.join(','),
+        out: join(dir, 'backtest.csv'),
+        baselines: false,
+        progress: false,
+      });
+      return { series: r.series, points: r.points, wallMs: r.wallMs };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+};
+
+export async function run(ctx) {
+  const path = tracePath(DAY);
+  if (!path) {
+    ctx.print(`skipped: ${DAY} not found under the traces folder`);
+    return { checks: [], data: { skipped: `${DAY} missing` } };
+  }
+  // --quick: every 4th series (263 of 1,052); the target is then checked on the extrapolated time.
+  const stride = ctx.quick ? 4 : 1;
+  const models = [
+    { id: 'engine', label: 'prescient engine (createEngine)' },
+    { id: 'vpa', label: 'baseline: VPA histogram' },
+    { id: 'seasonal-naive', label: 'baseline: seasonal naive' },
+  ];
+  const results = [];
+  for (const m of models) {
+    const r = await runChild('backtest', 'run', { path, model: m.id, stride });
+    results.push({ ...m, ...r.result, maxRssKiB: r.maxRssKiB });
+  }
+  const engine = results[0];
+  const fullSeries = 1052;
+  const scale = fullSeries / engine.series;
+  const engineDayS = (engine.computeMs * scale) / 1000;
+  const best = Math.min(...results.slice(1).map((r) => r.totalPinball));
+  ctx.print(
+    table(
+      [
+        { key: 'label', label: 'model' },
+        { key: 'series', label: 'series' },
+        { key: 'compute', label: 'backtest wall' },
+        { key: 'rate', label: 'series/s' },
+        { key: 'perOrigin', label: 'µs/origin' },
+        { key: 'vsVpa', label: 'time vs VPA' },
+        ...LEVELS.map((q, k) => ({ key: `p${k}`, label: `pinball@${q}` })),
+        { key: 'rel', label: 'pinball vs best baseline' },
+        { key: 'cov', label: 'cover@0.9/0.95/0.99' },
+        { key: 'rss', label: 'peak RSS' },
+      ],
+      results.map((r) => ({
+        label: r.label,
+        series: String(r.series),
+        compute: seconds(r.computeMs),
+        rate: num(r.series / (r.computeMs / 1000)),
+        perOrigin: num((r.computeMs * 1000) / r.origins),
+        vsVpa: `${(r.computeMs / results[1].computeMs).toFixed(1)}x`,
+        ...Object.fromEntries(r.pinball.map((p, k) => [`p${k}`, num(p)])),
+        rel: (r.totalPinball / best).toFixed(3),
+        cov: r.coverage.slice(1).map((c) => `${(c * 100).toFixed(0)}%`).join('/'),
+        rss: mib(r.maxRssKiB),
+      })),
+    ),
+  );
+  ctx.print(
+    `horizon ${OPTIONS.horizon}, every ${OPTIONS.every}, warmup ${OPTIONS.warmup}; ${engine.origins} origins, ${engine.points} scored points; ` +
+      `trace read ${seconds(engine.readMs)} (not in the backtest wall); pinball per point (CPU %).`,
+  );
+  const checks = [check(`backtest one PlanetLab day (engine) < ${TARGET_S} s`, engineDayS, TARGET_S, 'lower', 's')];
+  let cli;
+  if (!ctx.quick) {
+    const r = await runChild('backtest', 'cli', { path });
+    cli = { ...r.result, maxRssKiB: r.maxRssKiB };
+    ctx.print(
+      `end to end (runBacktest: read + engine + CSV, no baselines): ${seconds(cli.wallMs)} for ${cli.series} series, peak RSS ${mib(cli.maxRssKiB)}`,
+    );
+  }
+  ctx.print(
+    `${verdict(checks[0])}: engine ${engineDayS.toFixed(2)} s for the day${ctx.quick ? ` (extrapolated from ${engine.series} series)` : ''} vs target < ${TARGET_S} s`,
+  );
+  return { checks, data: { day: DAY, options: OPTIONS, levels: LEVELS, stride, engineDayS, models: results, cli } };
+}
