@@ -293,15 +293,19 @@ class PlanetLabSimulation {
       this.vBw[v] = spec.bwKbps;
     }
     // UtilizationModelPlanetLabInMemory: the first 288 samples (its buffer is 289 long) + a copy of
-    // the last one, as fractions. Longer traces are cut, as CloudSim reads only 288 lines.
-    const samples = Math.min(N > 0 ? vms[0]!.length : 0, CLOUDSIM_SAMPLES);
+    // the last one, as fractions. Longer traces are cut, as CloudSim reads only 288 lines; a shorter
+    // one (long enough for the simulated time) is padded with its last value.
+    let maxLen = 0;
+    for (const t of vms) if (t.length > maxLen) maxLen = t.length;
+    const samples = Math.min(maxLen, CLOUDSIM_SAMPLES);
     this.dataLen = samples + 1;
     this.data = new Float64Array(N * this.dataLen);
     for (let v = 0; v < N; v++) {
       const src = vms[v]!;
       const base = v * this.dataLen;
-      for (let i = 0; i < samples; i++) this.data[base + i] = src[i]! / 100.0;
-      this.data[base + samples] = this.data[base + samples - 1]!;
+      const own = Math.min(src.length, samples);
+      for (let i = 0; i < own; i++) this.data[base + i] = src[i]! / 100.0;
+      for (let i = own; i <= samples; i++) this.data[base + i] = this.data[base + own - 1]!;
     }
     this.vOwner = new Int32Array(N).fill(NO_HOST);
     this.vInMig = new Uint8Array(N);
@@ -1375,19 +1379,18 @@ function validateInputs(vms: readonly Float64Array[], hosts: number, interval: n
   if (!(limit > 0)) throw new InputError(`simulationLimitS must be > 0, got ${limit}`, { field: 'simulationLimitS' });
   if (vms.length === 0) throw new InputError('no VM traces given', { field: 'vms' });
   const needed = Math.ceil(limit / interval);
-  const len = vms[0]!.length;
   if (needed > CLOUDSIM_SAMPLES) {
     throw new InputError(`CloudSim reads ${CLOUDSIM_SAMPLES} samples per trace: ${limit} s at ${interval} s needs ${needed}`, { field: 'simulationLimitS' });
   }
   for (let v = 0; v < vms.length; v++) {
     const s = vms[v]!;
-    if (s.length !== len) throw new InputError(`VM ${v} has ${s.length} samples, VM 0 has ${len}: all traces must have the same length`, { field: `vms[${v}]` });
-    for (let i = 0; i < s.length; i++) {
+    if (s.length < needed) {
+      throw new InputError(`trace has ${s.length} samples but ${needed} are needed for ${limit} s at ${interval} s`, { field: `vms[${v}]` });
+    }
+    const used = Math.min(s.length, CLOUDSIM_SAMPLES);
+    for (let i = 0; i < used; i++) {
       const x = s[i]!;
       if (!(x >= 0)) throw new InputError(`CPU % must be a number >= 0, got ${x}`, { field: `vms[${v}][${i}]` });
     }
-  }
-  if (len < needed) {
-    throw new InputError(`traces have ${len} samples but ${needed} are needed for ${limit} s at ${interval} s`, { field: 'vms[0]' });
   }
 }

@@ -65,7 +65,7 @@ test('a VM whose demand reaches exactly 0 is removed for good (CloudSim treats i
 test('bad input is rejected with where the problem is', () => {
   assert.throws(() => runCloudSimPlanetLab([], { policy: 'thr-mmt' }), /no VM traces/);
   assert.throws(() => runCloudSimPlanetLab([flat(10, 5)], { policy: 'thr-mmt', simulationLimitS: 3000 }), /vms\[0\].*5 samples but 10/);
-  assert.throws(() => runCloudSimPlanetLab([flat(10), flat(10, 11)], { policy: 'thr-mmt', simulationLimitS: 3000 }), /vms\[1\]/);
+  assert.throws(() => runCloudSimPlanetLab([flat(10), flat(10, 9)], { policy: 'thr-mmt', simulationLimitS: 3000 }), /vms\[1\]/);
   const nan = flat(10);
   nan[7] = Number.NaN;
   assert.throws(() => runCloudSimPlanetLab([nan], { policy: 'thr-mmt', simulationLimitS: 3000 }), (e: unknown) => e instanceof PrescientError && /vms\[0\]\[7\]/.test(e.message));
@@ -93,4 +93,15 @@ test('a plugged-in detector drives the loop and its rule is recorded on every mo
   // the same scenario with THR 0.8 never finds an overloaded host
   const thr = runCloudSimPlanetLab([flat(90), flat(90)], { policy: 'thr-mmt', hosts: 8, simulationLimitS: 3000 });
   assert.equal(thr.reasons['overload:thr'] ?? 0, 0);
+});
+
+test('traces are cut to the 288 samples CloudSim reads; a shorter one is padded with its last value', () => {
+  const long = new Float64Array(300).fill(20);
+  long.fill(90, 288); // beyond what CloudSim reads: must not matter
+  const a = runCloudSimPlanetLab([long, flat(20, 288)], { policy: 'thr-mmt', hosts: 6 });
+  const b = runCloudSimPlanetLab([flat(20, 288), flat(20, 288)], { policy: 'thr-mmt', hosts: 6 });
+  assert.equal(a.energyKwh, b.energyKwh);
+  const short = runCloudSimPlanetLab([flat(20, 12), flat(20, 288)], { policy: 'thr-mmt', hosts: 6, simulationLimitS: 3000 });
+  const same = runCloudSimPlanetLab([flat(20, 288), flat(20, 288)], { policy: 'thr-mmt', hosts: 6, simulationLimitS: 3000 });
+  assert.equal(short.energyKwh, same.energyKwh);
 });
