@@ -87,7 +87,11 @@ let failed = false;
 for (const m of selected) {
   console.log(`\n== ${m.meta.name}: ${m.meta.title} ==`);
   const t0 = performance.now();
-  const ctx = { quick, print: (text) => console.log(text), progress };
+  const print = (text) => {
+    if (process.stderr.isTTY) process.stderr.write('\r\x1b[K'); // clear a progress line first
+    console.log(text);
+  };
+  const ctx = { quick, print, progress };
   try {
     const r = await m.run(ctx);
     const wallMs = performance.now() - t0;

@@ -39,6 +39,7 @@ export function num(x, digits = 3) {
 }
 
 export function seconds(ms) {
+  if (ms < 100) return `${ms.toFixed(ms < 10 ? 2 : 1)} ms`;
   return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
 }
 

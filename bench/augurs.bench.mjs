@@ -1,0 +1,200 @@
+// Benchmark 3: accuracy and speed against @bsull/augurs (Rust ETS / MSTL compiled to WASM).
+// Same series, same rolling origins, same scoring (AccuracyAccumulator) for every method:
+//   - ours: the engine and the two baselines, online (one pass, forecasts at each origin);
+//   - augurs: AutoETS ('ZZN', model chosen by AICc) and, where the series holds two days,
+//     MSTL([288]) with an AutoETS trend; both refit on the whole past at every origin.
+// augurs gives a central interval at one level per predict call: the upper bounds at levels
+// 0.8 / 0.9 / 0.98 are the 0.9 / 0.95 / 0.99 quantiles, and its point forecast is the median.
+import { readFileSync } from 'node:fs';
+import { dist, num, progress, runChild, seconds, table, tracePath } from './lib/harness.mjs';
+
+export const meta = {
+  name: 'augurs',
+  title: 'Accuracy (pinball) and speed vs @bsull/augurs AutoETS / MSTL on Bitbrains and Google CPU',
+};
+
+const LEVELS = [0.5, 0.9, 0.95, 0.99];
+/** augurs interval level whose upper bound is each of LEVELS (0.5: the point forecast). */
+const AUGURS_LEVEL = { 0.9: 0.8, 0.95: 0.9, 0.99: 0.98 };
+
+/**
+ * Datasets. Bitbrains: the first 3 days of each VM (864 samples), first origin after 2 days so
+ * MSTL sees two daily periods, an origin every 2 hours. Google: one day per file (288), first
+ * origin after half a day, an origin every hour (as the PlanetLab backtest).
+ */
+const DATASETS = [
+  { id: 'bitbrains', format: 'bitbrains', dir: 'bitbrains-rnd/2013-7', unit: 'cores', length: 864, options: { horizon: 12, every: 24, warmup: 576 }, mstl: true },
+  { id: 'google2011', format: 'google2011', dir: 'google2011', unit: 'CPU %', length: 288, options: { horizon: 12, every: 12, warmup: 144 }, mstl: false },
+];
+
+function wasm(module) {
+  return readFileSync(new URL(`${module}_bg.wasm`, import.meta.resolve(`@bsull/augurs/${module}`)));
+}
+
+/** Carries the last finite value forward (leading gaps take the first finite value; none: 0). */
+function fillGaps(values) {
+  const out = Float64Array.from(values);
+  let last = NaN;
+  for (let i = 0; i < out.length; i++) {
+    if (Number.isFinite(out[i])) last = out[i];
+    else out[i] = last;
+  }
+  const first = out.find((v) => Number.isFinite(v)) ?? 0;
+  for (let i = 0; i < out.length && !Number.isFinite(out[i]); i++) out[i] = first;
+  return out;
+}
+
+export const jobs = {
+  /** Child: every method on `count` series of one dataset. */
+  async compare({ dataset, count, root }) {
+    const ds = DATASETS.find((d) => d.id === dataset);
+    const { getTraceFormat } = await import(dist('traces/index.js'));
+    const { backtestOrigins, backtestSeries, createEngine, seasonalNaiveBaseline, vpaBaseline } = await import(dist('forecast/engine.js'));
+    const { AccuracyAccumulator } = await import(dist('forecast/metrics.js'));
+    const { initSync: initEts, AutoETS } = await import('@bsull/augurs/ets');
+    const { initSync: initMstl, MSTL } = await import('@bsull/augurs/mstl');
+    initEts({ module: wasm('ets') });
+    initMstl({ module: wasm('mstl') });
+
+    const series = [];
+    const format = getTraceFormat(ds.format);
+    for await (const s of format.read(root)) {
+      const v = s.values.cpu;
+      if (!v || v.length < ds.length) continue;
+      series.push({ id: s.id, values: v.slice(0, ds.length) });
+      if (series.length === count) break;
+    }
+    const b = ds.options;
+    const methods = [
+      { id: 'engine', label: 'prescient engine', online: true, make: (eo) => createEngine(eo) },
+      { id: 'vpa', label: 'VPA histogram', online: true, make: (eo) => vpaBaseline(eo) },
+      { id: 'seasonal-naive', label: 'seasonal naive', online: true, make: (eo, n) => seasonalNaiveBaseline(eo, n) },
+      { id: 'autoets', label: "augurs AutoETS 'ZZN'", online: false, fit: (train) => { const m = new AutoETS(1, 'ZZN'); m.fit(train); return m; } },
+      ...(ds.mstl
+        ? [{ id: 'mstl', label: 'augurs MSTL([288])+ETS', online: false, fit: (train) => { const m = MSTL.ets([288]); m.fit(train); return m; } }]
+        : []),
+    ];
+    const out = [];
+    for (const m of methods) {
+      const acc = new AccuracyAccumulator(LEVELS);
+      let ms = 0;
+      let origins = 0;
+      let failures = 0;
+      let firstError;
+      const bar = progress(`${dataset} ${m.id}`, series.length);
+      for (const s of series) {
+        const values = s.values;
+        if (m.online) {
+          const eo = { horizon: b.horizon, levels: LEVELS, stepSeconds: 300 };
+          const t0 = performance.now();
+          const model = m.make(eo, values.length);
+          const fs = [];
+          backtestSeries(values, model, b, (origin, f) => fs.push([origin, f]));
+          ms += performance.now() - t0;
+          for (const [origin, f] of fs) acc.addForecast(values, origin, f);
+          origins += fs.length;
+        } else {
+          const filled = fillGaps(values);
+          for (const origin of backtestOrigins(values.length, b)) {
+            const train = filled.subarray(0, origin + 1);
+            let f;
+            const t0 = performance.now();
+            try {
+              const model = m.fit(train);
+              const mean = Float64Array.from(model.predict(b.horizon).point);
+              const quantiles = LEVELS.map((q) =>
+                q === 0.5 ? mean : Float64Array.from(model.predict(b.horizon, AUGURS_LEVEL[q]).intervals.upper),
+              );
+              model.free();
+              if (![mean, ...quantiles].every((a) => a.every(Number.isFinite))) throw new Error('non-finite forecast');
+              f = { mean, quantiles, levels: LEVELS };
+            } catch (err) {
+              failures++;
+              firstError ??= String(err?.message ?? err);
+            }
+            ms += performance.now() - t0;
+            if (!f) {
+              // a failed fit forecasts the last value for every level (the naive forecast)
+              const flat = new Float64Array(b.horizon).fill(train[train.length - 1]);
+              f = { mean: flat, quantiles: LEVELS.map(() => flat), levels: LEVELS };
+            }
+            acc.addForecast(values, origin, f);
+            origins++;
+          }
+        }
+        acc.addScale(values, values.length - 1);
+        bar.tick();
+      }
+      bar.done();
+      out.push({
+        method: m.id,
+        label: m.label,
+        ms,
+        origins,
+        points: acc.count,
+        failures,
+        firstError,
+        pinball: Array.from(acc.pinball, (p) => p / Math.max(1, acc.count)),
+        totalPinball: acc.totalPinball() / Math.max(1, acc.count),
+        coverage: LEVELS.map((_, k) => acc.coverage(k)),
+        mase: acc.mase(),
+      });
+    }
+    return { dataset, series: series.length, length: ds.length, options: b, unit: ds.unit, methods: out };
+  },
+};
+
+export async function run(ctx) {
+  const count = ctx.quick ? 20 : 100;
+  const checks = [];
+  const data = {};
+  for (const ds of DATASETS) {
+    const root = tracePath(ds.dir);
+    if (!root) {
+      ctx.print(`${ds.id}: skipped (${ds.dir} not found under the traces folder)`);
+      continue;
+    }
+    const r = (await runChild('augurs', 'compare', { dataset: ds.id, count, root })).result;
+    data[ds.id] = r;
+    const ref = r.methods.find((m) => m.method === 'autoets');
+    const o = r.options;
+    ctx.print(
+      `\n${ds.id}: ${r.series} CPU series (${r.unit}), first ${r.length} samples each; horizon ${o.horizon}, every ${o.every}, warmup ${o.warmup}; ` +
+        `${ref.origins} origins, ${ref.points} scored points`,
+    );
+    ctx.print(
+      table(
+        [
+          { key: 'label', label: 'method' },
+          { key: 'how', label: 'fitting', align: 'left' },
+          ...LEVELS.map((q, k) => ({ key: `p${k}`, label: `pinball@${q}` })),
+          { key: 'rel', label: 'pinball vs AutoETS' },
+          { key: 'cov', label: 'cover@0.9/0.95/0.99' },
+          { key: 'mase', label: 'MASE' },
+          { key: 'wall', label: 'wall' },
+          { key: 'per', label: 'ms/origin' },
+          { key: 'speed', label: 'speed vs AutoETS' },
+          { key: 'fail', label: 'failed fits' },
+        ],
+        r.methods.map((m) => ({
+          label: m.label,
+          how: m.method === 'autoets' || m.method === 'mstl' ? 'refit per origin' : 'online',
+          ...Object.fromEntries(m.pinball.map((p, k) => [`p${k}`, num(p)])),
+          rel: (m.totalPinball / ref.totalPinball).toFixed(3),
+          cov: m.coverage.slice(1).map((c) => `${(c * 100).toFixed(0)}%`).join('/'),
+          mase: num(m.mase),
+          wall: seconds(m.ms),
+          per: num(m.ms / m.origins),
+          speed: `${num(ref.ms / m.ms)}x`,
+          fail: m.method === 'autoets' || m.method === 'mstl' ? String(m.failures) : '-',
+        })),
+      ),
+    );
+    for (const m of r.methods) if (m.failures) ctx.print(`${m.label}: ${m.failures} fits failed (first: ${m.firstError}); scored as the last value`);
+  }
+  ctx.print(
+    '\npinball per point (lower is better), "vs AutoETS" = total pinball over the 4 levels / AutoETS\'s; ' +
+      'online methods are timed over the whole pass (every update and every forecast), augurs over fit + predicts at each origin.',
+  );
+  return { checks, data: { count, levels: LEVELS, augursLevels: AUGURS_LEVEL, datasets: data } };
+}

@@ -1,0 +1,126 @@
+// Benchmark 4b: how simulator time grows with the workload. Synthetic workloads (the seeded
+// generator, default mix) at multiples of a PlanetLab day: 1x = 1,052 instances x 288 samples
+// (5-minute steps), k x = 1,052 k instances. Rightsizing streams series one at a time; the fleet
+// scenario runs them all together on ceil(instances / 2) hosts (hosts grow with the instances).
+// Each scale runs in its own process. Time per sample and the growth exponent between scales
+// (1 = linear) show whether cost stays near-linear. A scale whose predicted time (extrapolated
+// with the last exponent seen) exceeds the per-run budget is skipped, with a note.
+import { dist, mib, num, runChild, seconds, table } from './lib/harness.mjs';
+
+export const meta = {
+  name: 'scaling',
+  title: 'Simulator scaling: rightsizing and fleet at 1x .. 100x a PlanetLab day (synthetic)',
+};
+
+const BASE_INSTANCES = 1052;
+const SAMPLES = 288;
+
+export const jobs = {
+  /** Child: generate-only pass (the floor), then runSimulation on the same spec. */
+  async run({ scenario, scale, policy }) {
+    const { getTraceFormat } = await import(dist('traces/index.js'));
+    const { runSimulation } = await import(dist('sim/run.js'));
+    const instances = BASE_INSTANCES * scale;
+    const trace = `synthetic:count=${instances},length=${SAMPLES},seed=1`;
+    let t0 = performance.now();
+    let samples = 0;
+    for await (const s of getTraceFormat('synthetic').read(trace)) samples += s.length;
+    const generateMs = performance.now() - t0;
+    t0 = performance.now();
+    let readEndMs = NaN;
+    const r = await runSimulation({
+      scenario,
+      trace,
+      format: 'synthetic',
+      policy,
+      keepSeries: 0,
+      onProgress: (phase) => {
+        if (phase === 'read') readEndMs = performance.now() - t0;
+      },
+    });
+    const wallMs = performance.now() - t0;
+    return { scenario, scale, instances, samples, rows: r.rows, hosts: r.hostsConfig?.hosts, generateMs, wallMs, readEndMs };
+  },
+};
+
+async function sweep(ctx, scenario, scales, budgetMs) {
+  const out = [];
+  const bar = ctx.progress(`${scenario} scales`, scales.length);
+  for (const scale of scales) {
+    const last = out[out.length - 1];
+    const prev = out[out.length - 2];
+    if (last) {
+      const exponent = prev ? Math.max(1, Math.log(last.wallMs / prev.wallMs) / Math.log(last.scale / prev.scale)) : 1;
+      const predicted = last.wallMs * (scale / last.scale) ** exponent;
+      if (predicted > budgetMs) {
+        out.push({ scale, skipped: `predicted ${seconds(predicted)} (exponent ${exponent.toFixed(2)}) > ${seconds(budgetMs)} budget` });
+        bar.tick();
+        continue;
+      }
+    }
+    if (last?.skipped) {
+      out.push({ scale, skipped: 'a smaller scale was skipped' });
+      bar.tick();
+      continue;
+    }
+    const r = await runChild('scaling', 'run', { scenario, scale, policy: 'vpa' }, { timeoutMs: 900_000 });
+    out.push({ ...r.result, maxRssKiB: r.maxRssKiB, processWallMs: r.processWallMs });
+    bar.tick();
+  }
+  bar.done();
+  return out;
+}
+
+function report(ctx, scenario, rows) {
+  const base = rows[0];
+  const done = rows.filter((r) => !r.skipped);
+  ctx.print(
+    table(
+      [
+        { key: 'scale', label: `${scenario} (vpa)` },
+        { key: 'instances', label: 'instances' },
+        { key: 'hosts', label: 'hosts' },
+        { key: 'samples', label: 'samples' },
+        { key: 'wall', label: 'runSimulation' },
+        { key: 'gen', label: 'generate alone' },
+        { key: 'perSample', label: 'µs/sample' },
+        { key: 'growth', label: 'per-sample vs 1x' },
+        { key: 'exp', label: 'exponent vs previous' },
+        { key: 'rss', label: 'peak RSS' },
+      ],
+      rows.map((r) => {
+        if (r.skipped) return { scale: `${r.scale}x`, instances: num(BASE_INSTANCES * r.scale), wall: `skipped: ${r.skipped}` };
+        const i = done.indexOf(r);
+        const p = i > 0 ? done[i - 1] : undefined;
+        return {
+          scale: `${r.scale}x`,
+          instances: num(r.instances),
+          hosts: r.hosts ? num(r.hosts) : '-',
+          samples: num(r.rows),
+          wall: seconds(r.wallMs),
+          gen: seconds(r.generateMs),
+          perSample: num((r.wallMs * 1000) / r.rows),
+          growth: `${(r.wallMs / r.rows / (base.wallMs / base.rows)).toFixed(2)}x`,
+          exp: p ? (Math.log(r.wallMs / p.wallMs) / Math.log(r.scale / p.scale)).toFixed(2) : '-',
+          rss: mib(r.maxRssKiB),
+        };
+      }),
+    ),
+  );
+}
+
+export async function run(ctx) {
+  const rightsizingScales = ctx.quick ? [1, 10] : [1, 10, 100];
+  const fleetScales = ctx.quick ? [1, 3] : [1, 3, 10, 30, 100];
+  const budgetMs = ctx.quick ? 15_000 : 90_000;
+  const rightsizing = await sweep(ctx, 'rightsizing', rightsizingScales, budgetMs);
+  report(ctx, 'rightsizing', rightsizing);
+  ctx.print('');
+  const fleet = await sweep(ctx, 'fleet', fleetScales, budgetMs);
+  report(ctx, 'fleet', fleet);
+  ctx.print(
+    `1x = ${num(BASE_INSTANCES)} instances x ${SAMPLES} samples (a PlanetLab day); "generate alone" = the synthetic generator by itself ` +
+      `(a separate pass in the same process); exponent = log(time ratio) / log(scale ratio), 1.00 = linear; per-run budget ${seconds(budgetMs)}.`,
+  );
+  return { checks: [], data: { budgetMs, rightsizing, fleet } };
+}
