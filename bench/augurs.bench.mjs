@@ -44,6 +44,36 @@ function fillGaps(values) {
   return out;
 }
 
+/** A forecast with a quantile above 10x the largest magnitude in its training data (+1). */
+function isWild(f, train) {
+  let top = 0;
+  for (const v of train) top = Math.max(top, Math.abs(v));
+  const bound = 10 * top + 1;
+  return f.quantiles.some((q) => q.some((v) => Math.abs(v) > bound));
+}
+
+/**
+ * Per-series comparison with a reference: median of (method's total pinball / reference's) over
+ * series where the reference's is > 0, and wins / ties / losses (lower total pinball wins).
+ */
+function versus(method, ref) {
+  const ratios = [];
+  let wins = 0;
+  let ties = 0;
+  let losses = 0;
+  for (let i = 0; i < ref.perSeries.length; i++) {
+    const a = method.perSeries[i];
+    const b = ref.perSeries[i];
+    if (Math.abs(a - b) <= 1e-12 * Math.max(1, Math.abs(b))) ties++;
+    else if (a < b) wins++;
+    else losses++;
+    if (b > 0) ratios.push(a / b);
+  }
+  ratios.sort((x, y) => x - y);
+  const median = ratios.length ? ratios[Math.floor(ratios.length / 2)] : NaN;
+  return { medianRatio: median, wins, ties, losses };
+}
+
 export const jobs = {
   /** Child: every method on `count` series of one dataset. */
   async compare({ dataset, count, root }) {
@@ -80,10 +110,13 @@ export const jobs = {
       let ms = 0;
       let origins = 0;
       let failures = 0;
+      let wild = 0;
       let firstError;
+      const perSeries = [];
       const bar = progress(`${dataset} ${m.id}`, series.length);
       for (const s of series) {
         const values = s.values;
+        const before = acc.totalPinball();
         if (m.online) {
           const eo = { horizon: b.horizon, levels: LEVELS, stepSeconds: 300 };
           const t0 = performance.now();
@@ -113,6 +146,7 @@ export const jobs = {
               firstError ??= String(err?.message ?? err);
             }
             ms += performance.now() - t0;
+            if (f && isWild(f, train)) wild++;
             if (!f) {
               // a failed fit forecasts the last value for every level (the naive forecast)
               const flat = new Float64Array(b.horizon).fill(train[train.length - 1]);
@@ -123,6 +157,7 @@ export const jobs = {
           }
         }
         acc.addScale(values, values.length - 1);
+        perSeries.push(acc.totalPinball() - before);
         bar.tick();
       }
       bar.done();
@@ -133,7 +168,9 @@ export const jobs = {
         origins,
         points: acc.count,
         failures,
+        wild,
         firstError,
+        perSeries,
         pinball: Array.from(acc.pinball, (p) => p / Math.max(1, acc.count)),
         totalPinball: acc.totalPinball() / Math.max(1, acc.count),
         coverage: LEVELS.map((_, k) => acc.coverage(k)),
@@ -157,6 +194,7 @@ export async function run(ctx) {
     const r = (await runChild('augurs', 'compare', { dataset: ds.id, count, root })).result;
     data[ds.id] = r;
     const ref = r.methods.find((m) => m.method === 'autoets');
+    for (const m of r.methods) m.vsAutoEts = versus(m, ref);
     const o = r.options;
     ctx.print(
       `\n${ds.id}: ${r.series} CPU series (${r.unit}), first ${r.length} samples each; horizon ${o.horizon}, every ${o.every}, warmup ${o.warmup}; ` +
@@ -168,32 +206,41 @@ export async function run(ctx) {
           { key: 'label', label: 'method' },
           { key: 'how', label: 'fitting', align: 'left' },
           ...LEVELS.map((q, k) => ({ key: `p${k}`, label: `pinball@${q}` })),
-          { key: 'rel', label: 'pinball vs AutoETS' },
+          { key: 'rel', label: 'total vs AutoETS' },
+          { key: 'med', label: 'median series vs AutoETS' },
+          { key: 'wins', label: 'series won/tied/lost' },
           { key: 'cov', label: 'cover@0.9/0.95/0.99' },
           { key: 'mase', label: 'MASE' },
           { key: 'wall', label: 'wall' },
           { key: 'per', label: 'ms/origin' },
           { key: 'speed', label: 'speed vs AutoETS' },
           { key: 'fail', label: 'failed fits' },
+          { key: 'wild', label: 'wild forecasts' },
         ],
         r.methods.map((m) => ({
           label: m.label,
           how: m.method === 'autoets' || m.method === 'mstl' ? 'refit per origin' : 'online',
           ...Object.fromEntries(m.pinball.map((p, k) => [`p${k}`, num(p)])),
-          rel: (m.totalPinball / ref.totalPinball).toFixed(3),
+          rel: num(m.totalPinball / ref.totalPinball),
+          med: m.vsAutoEts.medianRatio.toFixed(3),
+          wins: m.method === 'autoets' ? '-' : `${m.vsAutoEts.wins}/${m.vsAutoEts.ties}/${m.vsAutoEts.losses}`,
           cov: m.coverage.slice(1).map((c) => `${(c * 100).toFixed(0)}%`).join('/'),
           mase: num(m.mase),
           wall: seconds(m.ms),
           per: num(m.ms / m.origins),
           speed: `${num(ref.ms / m.ms)}x`,
           fail: m.method === 'autoets' || m.method === 'mstl' ? String(m.failures) : '-',
+          wild: m.method === 'autoets' || m.method === 'mstl' ? String(m.wild) : '-',
         })),
       ),
     );
     for (const m of r.methods) if (m.failures) ctx.print(`${m.label}: ${m.failures} fits failed (first: ${m.firstError}); scored as the last value`);
   }
   ctx.print(
-    '\npinball per point (lower is better), "vs AutoETS" = total pinball over the 4 levels / AutoETS\'s; ' +
+    '\npinball per point (lower is better); "total vs AutoETS" = total pinball over all points and the 4 levels / AutoETS\'s ' +
+      '(one blown-up interval can dominate it); "median series vs AutoETS" = median over series of the same ratio per series; ' +
+      '"series won" = series where the method\'s total pinball is below AutoETS\'s; "wild forecasts" = origins where a quantile ' +
+      'exceeds 10x the largest value in the training data (+1), kept and scored as given; ' +
       'online methods are timed over the whole pass (every update and every forecast), augurs over fit + predicts at each origin.',
   );
   return { checks, data: { count, levels: LEVELS, augursLevels: AUGURS_LEVEL, datasets: data } };

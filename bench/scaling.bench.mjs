@@ -26,6 +26,7 @@ export const jobs = {
     let samples = 0;
     for await (const s of getTraceFormat('synthetic').read(trace)) samples += s.length;
     const generateMs = performance.now() - t0;
+    const generateRssKiB = process.resourceUsage().maxRSS;
     t0 = performance.now();
     let readEndMs = NaN;
     const r = await runSimulation({
@@ -39,7 +40,7 @@ export const jobs = {
       },
     });
     const wallMs = performance.now() - t0;
-    return { scenario, scale, instances, samples, rows: r.rows, hosts: r.hostsConfig?.hosts, generateMs, wallMs, readEndMs };
+    return { scenario, scale, instances, samples, rows: r.rows, hosts: r.hostsConfig?.hosts, generateMs, generateRssKiB, wallMs, readEndMs };
   },
 };
 
@@ -87,9 +88,10 @@ function report(ctx, scenario, rows) {
         { key: 'growth', label: 'per-sample vs 1x' },
         { key: 'exp', label: 'exponent vs previous' },
         { key: 'rss', label: 'peak RSS' },
+        { key: 'genRss', label: 'peak RSS generating' },
       ],
       rows.map((r) => {
-        if (r.skipped) return { scale: `${r.scale}x`, instances: num(BASE_INSTANCES * r.scale), wall: `skipped: ${r.skipped}` };
+        if (r.skipped) return { scale: `${r.scale}x`, instances: num(BASE_INSTANCES * r.scale), wall: 'skipped' };
         const i = done.indexOf(r);
         const p = i > 0 ? done[i - 1] : undefined;
         return {
@@ -103,10 +105,12 @@ function report(ctx, scenario, rows) {
           growth: `${(r.wallMs / r.rows / (base.wallMs / base.rows)).toFixed(2)}x`,
           exp: p ? (Math.log(r.wallMs / p.wallMs) / Math.log(r.scale / p.scale)).toFixed(2) : '-',
           rss: mib(r.maxRssKiB),
+          genRss: mib(r.generateRssKiB),
         };
       }),
     ),
   );
+  for (const r of rows) if (r.skipped) ctx.print(`${scenario} ${r.scale}x skipped: ${r.skipped}`);
 }
 
 export async function run(ctx) {
@@ -120,7 +124,7 @@ export async function run(ctx) {
   report(ctx, 'fleet', fleet);
   ctx.print(
     `1x = ${num(BASE_INSTANCES)} instances x ${SAMPLES} samples (a PlanetLab day); "generate alone" = the synthetic generator by itself ` +
-      `(a separate pass in the same process); exponent = log(time ratio) / log(scale ratio), 1.00 = linear; per-run budget ${seconds(budgetMs)}.`,
+      `(a separate pass in the same process, before the simulation; "peak RSS generating" is the peak after that pass); exponent = log(time ratio) / log(scale ratio), 1.00 = linear; per-run budget ${seconds(budgetMs)}.`,
   );
   return { checks: [], data: { budgetMs, rightsizing, fleet } };
 }

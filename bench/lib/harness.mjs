@@ -147,7 +147,7 @@ function taskset() {
  * peak RSS (KiB, from process.resourceUsage().maxRSS) and the process's wall time as the parent saw it.
  */
 export function runChild(module, job, args = {}, { pin = false, timeoutMs = 600_000 } = {}) {
-  const nodeArgs = ['--max-old-space-size=8192', WORKER, module, job, JSON.stringify(args)];
+  const nodeArgs = [WORKER, module, job, JSON.stringify(args)];
   const cmd = pin && taskset() ? '/usr/bin/taskset' : process.execPath;
   const argv = pin && taskset() ? ['-c', '0', process.execPath, ...nodeArgs] : nodeArgs;
   return new Promise((resolvePromise, reject) => {
