@@ -2,7 +2,7 @@
 // empirical distribution of its OWN recent errors, per horizon step (split-conformal style, with a
 // sliding calibration window so it adapts to changes in volatility).
 import type { Forecaster, QuantileForecaster } from './types.js';
-import { sortedQuantile } from './quantile.js';
+import { SortedWindow } from './sorted-window.js';
 
 export interface ConformalOptions {
   /** Longest horizon that will be asked for. */
@@ -11,6 +11,20 @@ export interface ConformalOptions {
   window?: number;
   /** Fewest errors at a step before its own errors are used (else the nearest shorter step's, widened by sqrt(h/h')). Default 8. */
   minErrors?: number;
+  /**
+   * Normalised scores: errors are divided by the series' local volatility at the forecast's
+   * origin (an exponentially weighted mean of |y_t - y_{t-1}|, weight `scaleAlpha`) and the
+   * quantile is rescaled by the current volatility, so intervals widen and narrow with it.
+   * Default false (plain errors).
+   */
+  scaled?: boolean;
+  /** Weight of the newest change in the volatility estimate. Default 0.1. */
+  scaleAlpha?: number;
+  /**
+   * Calibrate on the forecasts made every this many samples (1 = every sample). Larger values
+   * cut the per-update cost; the window then spans that many times longer. Default 1.
+   */
+  calibrateEvery?: number;
 }
 
 /**
@@ -18,8 +32,8 @@ export interface ConformalOptions {
  * y_t - f_{t-h}(h) of the forecast made h samples earlier, and (2) makes and stores the new point
  * forecast f_t(1..H). Quantile q at step h is f_t(h) + Q_q(errors at h).
  *
- * Cost per update: the model's update and forecast(H), plus H ring writes. A quantile read sorts
- * each step's window once: O(H * w log w).
+ * Cost per update: the model's update and forecast(H), plus H sorted-window pushes (O(log w) and
+ * a memmove of at most w doubles each). A quantile read is O(1) per step and level.
  */
 export class ConformalForecaster implements QuantileForecaster {
   readonly name: string;
@@ -29,12 +43,20 @@ export class ConformalForecaster implements QuantileForecaster {
   /** pending[(t % H) * H + h - 1] = forecast made at t for t + h. */
   private readonly pending: Float64Array;
   private readonly pendingValid: Uint8Array;
-  /** errors[(h - 1) * w + i], a ring per step. */
-  private readonly errors: Float64Array;
-  private readonly errCount: Int32Array;
-  private readonly errHead: Int32Array;
-  private readonly scratch: Float64Array;
+  /** Calibration scores per step h (index h - 1), kept sorted for O(1) quantile reads. */
+  private readonly errors: SortedWindow[];
   private t = -1;
+  private readonly scaled: boolean;
+  private readonly scaleAlpha: number;
+  /** Volatility at each pending forecast's origin, by row. */
+  private readonly pendingScale: Float64Array;
+  private vol = NaN;
+  private volMean = 0;
+  private volN = 0;
+  private lastY = NaN;
+  private readonly calibrateEvery: number;
+  /** True when the newest sample was not followed by a stored forecast (calibrateEvery > 1). */
+  private latestStale = false;
 
   constructor(
     readonly model: Forecaster,
@@ -48,10 +70,19 @@ export class ConformalForecaster implements QuantileForecaster {
     this.name = `conformal(${model.name})`;
     this.pending = new Float64Array(H * H);
     this.pendingValid = new Uint8Array(H);
-    this.errors = new Float64Array(H * this.window);
-    this.errCount = new Int32Array(H);
-    this.errHead = new Int32Array(H);
-    this.scratch = new Float64Array(this.window);
+    this.errors = Array.from({ length: H }, () => new SortedWindow(this.window));
+    this.scaled = options.scaled ?? false;
+    this.calibrateEvery = options.calibrateEvery ?? 1;
+    this.scaleAlpha = options.scaleAlpha ?? 0.1;
+    this.pendingScale = new Float64Array(H);
+    if (this.scaled) this.name = `conformal-scaled(${model.name})`;
+  }
+
+  /** Current volatility used to scale scores (never below a tenth of its long-run mean nor 1 % of the last level). */
+  private currentScale(): number {
+    if (!this.scaled) return 1;
+    const floor = Math.max(1e-9, 0.1 * (this.volN ? this.volMean / this.volN : 0), 0.01 * Math.abs(this.lastY));
+    return Number.isFinite(this.vol) ? Math.max(this.vol, floor) : floor;
   }
 
   get count(): number {
@@ -62,54 +93,67 @@ export class ConformalForecaster implements QuantileForecaster {
     const H = this.horizon;
     const t = ++this.t;
     this.model.update(y);
+    if (this.scaled && Number.isFinite(y)) {
+      if (Number.isFinite(this.lastY)) {
+        const d = Math.abs(y - this.lastY);
+        this.vol = Number.isFinite(this.vol) ? this.vol + this.scaleAlpha * (d - this.vol) : d;
+        this.volMean += d;
+        this.volN++;
+      }
+      this.lastY = y;
+    }
     if (Number.isFinite(y)) {
-      const w = this.window;
+      const every = this.calibrateEvery;
       for (let h = 1; h <= H && h <= t; h++) {
+        if ((t - h) % every !== 0) continue;
         const row = (t - h) % H;
         if (!this.pendingValid[row]) continue;
         const f = this.pending[row * H + h - 1]!;
         if (!Number.isFinite(f)) continue;
-        const base = (h - 1) * w;
-        this.errors[base + this.errHead[h - 1]!] = y - f;
-        this.errHead[h - 1] = (this.errHead[h - 1]! + 1) % w;
-        if (this.errCount[h - 1]! < w) this.errCount[h - 1]!++;
+        this.errors[h - 1]!.push((y - f) / this.pendingScale[row]!);
       }
     }
+    if (t % this.calibrateEvery !== 0) {
+      this.latestStale = true;
+      return;
+    }
+    this.latestStale = false;
     const f = this.model.forecast(H);
     const row = t % H;
     this.pending.set(f, row * H);
     this.pendingValid[row] = 1;
+    this.pendingScale[row] = this.currentScale();
   }
 
   forecast(horizon: number): Float64Array {
     this.checkHorizon(horizon);
     if (this.t < 0) return new Float64Array(horizon).fill(NaN);
+    if (this.latestStale) return this.model.forecast(horizon);
     const row = this.t % this.horizon;
     return this.pending.slice(row * this.horizon, row * this.horizon + horizon);
   }
 
   /** Number of calibration errors held for step h. */
   errorCount(h: number): number {
-    return this.errCount[h - 1] ?? 0;
+    return this.errors[h - 1]?.size ?? 0;
   }
 
   quantiles(horizon: number, qs: readonly number[]): Float64Array[] {
     const point = this.forecast(horizon);
+    const scale = this.currentScale();
     const out = qs.map(() => new Float64Array(horizon));
     for (let h = 1; h <= horizon; h++) {
       // the step whose errors calibrate h: itself, or the longest shorter step with enough errors
       let src = h;
-      while (src > 1 && this.errCount[src - 1]! < this.minErrors) src--;
-      const n = this.errCount[src - 1]!;
-      const widen = src === h ? 1 : Math.sqrt(h / src);
+      while (src > 1 && this.errors[src - 1]!.size < this.minErrors) src--;
+      const win = this.errors[src - 1]!;
+      const n = win.size;
+      const widen = (src === h ? 1 : Math.sqrt(h / src)) * scale;
       if (n === 0) {
         for (let k = 0; k < qs.length; k++) out[k]![h - 1] = point[h - 1]!;
         continue;
       }
-      const s = this.scratch.subarray(0, n);
-      s.set(this.errors.subarray((src - 1) * this.window, (src - 1) * this.window + n));
-      s.sort();
-      for (let k = 0; k < qs.length; k++) out[k]![h - 1] = point[h - 1]! + widen * sortedQuantile(s, n, qs[k]!);
+      for (let k = 0; k < qs.length; k++) out[k]![h - 1] = point[h - 1]! + widen * win.quantile(qs[k]!);
     }
     return out;
   }

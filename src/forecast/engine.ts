@@ -1,8 +1,10 @@
 // The forecasting engine: a default per-series ensemble, the two baselines it is measured
 // against, and a rolling-origin backtest that only ever feeds the past. Pure.
+import { MeanForecaster } from './combination.js';
 import { ConformalForecaster } from './conformal.js';
 import { EnsembleForecaster, type EnsembleOptions } from './ensemble.js';
 import {
+  ArForecaster,
   DecayingHistogramForecaster,
   HoltForecaster,
   HoltWintersForecaster,
@@ -21,6 +23,8 @@ export interface EngineOptions {
   ensemble?: Partial<Omit<EnsembleOptions, 'levels' | 'horizon'>>;
   /** Conformal calibration window, samples. Default one day. */
   calibrationWindow?: number;
+  /** Calibrate on forecasts made every this many samples. Default 1. */
+  calibrateEvery?: number;
 }
 
 /** Samples per day at this step (288 at 5 minutes), at least 1. */
@@ -36,14 +40,18 @@ export function dailyPeriod(stepSeconds: number): number {
 export function defaultMembers(o: EngineOptions): QuantileForecaster[] {
   const day = dailyPeriod(o.stepSeconds);
   const w = o.calibrationWindow ?? day;
+  const every = o.calibrateEvery ?? 2;
   const conf = (m: ConstructorParameters<typeof ConformalForecaster>[0]) =>
-    new ConformalForecaster(m, { horizon: o.horizon, window: w });
+    new ConformalForecaster(m, { horizon: o.horizon, window: Math.max(8, Math.round(w / every)), calibrateEvery: every });
   return [
-    conf(new SesForecaster({ alpha: 0.3 })),
-    conf(new SesForecaster({ alpha: 0.6 })),
-    conf(new SesForecaster({ alpha: 0.15 })),
     conf(new SeasonalNaiveForecaster({ period: 1, name: 'naive' })),
-    conf(new HoltForecaster({ alpha: 0.4, beta: 0.05, phi: 0.9 })),
+    conf(new SesForecaster({ alpha: 0.6 })),
+    conf(new SesForecaster({ alpha: 0.3 })),
+    conf(new ArForecaster({ p: 3, d: 1 })),
+    conf(new HoltForecaster({ alpha: 0.3, beta: 0.1, phi: 0.8 })),
+    conf(
+      new MeanForecaster([new SesForecaster({ alpha: 0.3 }), new ArForecaster({ p: 3, d: 1 }), new HoltForecaster({ alpha: 0.3, beta: 0.1, phi: 0.8 })]),
+    ),
     conf(new HoltWintersForecaster({ stepSeconds: o.stepSeconds })),
     new WindowQuantileForecaster({ window: Math.max(6, Math.round(day / 12)) }),
     new WindowQuantileForecaster({ window: Math.max(12, Math.round(day / 4)) }),
@@ -53,7 +61,7 @@ export function defaultMembers(o: EngineOptions): QuantileForecaster[] {
 
 /** A ready ensemble for one series. */
 export function createEngine(o: EngineOptions): EnsembleForecaster {
-  return new EnsembleForecaster(defaultMembers(o), { levels: o.levels, horizon: o.horizon, ...o.ensemble });
+  return new EnsembleForecaster(defaultMembers(o), { levels: o.levels, horizon: o.horizon, topK: 5, coverageRate: 0.02, ...o.ensemble });
 }
 
 /** Something that can be fed samples and asked for a probabilistic forecast. */

@@ -21,6 +21,13 @@ export interface EnsembleOptions {
   minEvaluations?: number;
   /** Forecasts never go below this (usage is non-negative). Default 0. */
   floor?: number;
+  /**
+   * Online coverage correction (adaptive conformal inference, Gibbs & Candes 2021): each level's
+   * distance from the median is scaled by a factor that grows after a miss and shrinks after a
+   * hit, so the long-run share of actuals below quantile q tends to q. Step size; 0 turns it
+   * off. Default 0.05.
+   */
+  coverageRate?: number;
 }
 
 /** Why the ensemble chose what it chose: members with their discounted losses. */
@@ -55,6 +62,10 @@ export class EnsembleForecaster {
   private ownLoss = 0;
   private ownLevel = 0;
   private readonly ownBlocks: Float64Array;
+  private readonly coverageRate: number;
+  /** Per-level spread factor of the coverage correction. */
+  private readonly spread: Float64Array;
+  private readonly medianIndex: number;
 
   constructor(
     readonly members: readonly QuantileForecaster[],
@@ -77,6 +88,12 @@ export class EnsembleForecaster {
     this.blocks = new Float64Array(nBlocks * this.blockSize);
     this.ownBlocks = new Float64Array(nBlocks * this.levels.length * this.horizon);
     this.selected = members.slice(0, this.topK).map((_, i) => i);
+    this.coverageRate = options.coverageRate ?? 0.05;
+    this.spread = new Float64Array(this.levels.length).fill(1);
+    // the level nearest 0.5 anchors the spread correction
+    let mi = 0;
+    for (let k = 1; k < this.levels.length; k++) if (Math.abs(this.levels[k]! - 0.5) < Math.abs(this.levels[mi]! - 0.5)) mi = k;
+    this.medianIndex = mi;
   }
 
   get count(): number {
@@ -110,6 +127,15 @@ export class EnsembleForecaster {
         for (let h = 0; h < horizon; h++) row[h] = row[h]! + w * src[h]!;
       }
       for (let h = 0; h < horizon; h++) mean[h] = mean[h]! + w * mf[h]!;
+    }
+    if (this.coverageRate > 0) {
+      const med = qs[this.medianIndex]!;
+      for (let k = 0; k < L; k++) {
+        if (k === this.medianIndex) continue;
+        const row = qs[k]!;
+        const f = this.spread[k]!;
+        for (let h = 0; h < horizon; h++) row[h] = med[h]! + f * (row[h]! - med[h]!);
+      }
     }
     for (const row of qs) for (let h = 0; h < horizon; h++) if (row[h]! < this.floor) row[h] = this.floor;
     for (let h = 0; h < horizon; h++) if (mean[h]! < this.floor) mean[h] = this.floor;
@@ -187,7 +213,17 @@ export class EnsembleForecaster {
         this.loss[i] = this.loss[i]! + l;
       }
       let l = 0;
-      for (let k = 0; k < L; k++) l += pinball(y, this.ownBlocks[(b * L + k) * H + h - 1]!, this.levels[k]!);
+      for (let k = 0; k < L; k++) {
+        const q = this.ownBlocks[(b * L + k) * H + h - 1]!;
+        const tau = this.levels[k]!;
+        l += pinball(y, q, tau);
+        if (this.coverageRate > 0 && k !== this.medianIndex) {
+          // upper levels miss when y lands above; lower levels when y lands below
+          const miss = tau > 0.5 ? (y > q ? 1 : 0) - (1 - tau) : (y < q ? 1 : 0) - tau;
+          const f = this.spread[k]! * Math.exp(this.coverageRate * miss);
+          this.spread[k] = Math.min(4, Math.max(0.25, f));
+        }
+      }
       this.ownLoss += l / L;
       this.ownLevel += Math.abs(y);
     }

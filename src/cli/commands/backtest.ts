@@ -2,21 +2,20 @@
 // trace, with the VPA-histogram and seasonal-naive baselines scored on the same points.
 //   prescient backtest --trace DIR --format planetlab|bitbrains|google2011 --resource cpu|memory \
 //     --horizon 12 --every 12 --warmup 288 --quantiles 0.5,0.9,0.95,0.99 --out FILE.csv
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { SingleBar, Presets } from 'cli-progress';
 import type { Command } from 'commander';
 import { InputError } from '../../core/errors.js';
 import type { ResourceName } from '../../core/resources.js';
-import {
-  backtestSeries,
-  createEngine,
-  seasonalNaiveBaseline,
-  vpaBaseline,
-  type BacktestOptions,
-  type EngineOptions,
-} from '../../forecast/engine.js';
+import type { BacktestOptions } from '../../forecast/engine.js';
 import { AccuracyAccumulator } from '../../forecast/metrics.js';
-import { CsvWriter, csvNumber, csvText } from '../../io/csv-writer.js';
+import { CsvWriter } from '../../io/csv-writer.js';
 import { getTraceFormat, TRACE_FORMAT_NAMES } from '../../traces/registry.js';
+import { backtestOneSeries, type SeriesJob, type SeriesResult } from '../backtest-core.js';
+
+/** Formats whose every file holds exactly one series: these can be split across worker threads. */
+const ONE_SERIES_PER_FILE = new Set(['planetlab', 'bitbrains', 'google2011']);
 
 export interface BacktestCliOptions {
   trace: string;
@@ -29,6 +28,8 @@ export interface BacktestCliOptions {
   out: string;
   baselines: boolean;
   progress: boolean;
+  /** Worker threads ("auto" = one per core); results do not depend on it. */
+  jobs?: string;
 }
 
 export interface BacktestReport {
@@ -91,30 +92,28 @@ export async function runBacktest(o: BacktestCliOptions): Promise<BacktestReport
       )
     : undefined;
   bar?.start(files.length, 0);
+  const job: SeriesJob = { resource, backtest: b, levels, baselines: o.baselines };
+  const add = (r: SeriesResult): void => {
+    csv.line(r.csv.slice(0, -1)); // rows already end in newlines; line() adds the last one
+    report.engine.merge(r.engine);
+    if (r.vpa) report.vpa!.merge(r.vpa);
+    if (r.seasonalNaive) report.seasonalNaive!.merge(r.seasonalNaive);
+    report.series++;
+    bar?.update(report.series);
+  };
+  const jobs = parseJobs(o.jobs, files.length);
   try {
-    for await (const s of format.read(o.trace, { onProgress: (done) => bar?.update(done) })) {
-      const values = s.values[resource];
-      if (!values) throw new InputError(`series ${s.id} has no ${resource} values`, { file: s.file, field: resource });
-      const eo: EngineOptions = { horizon: b.horizon, levels, stepSeconds: s.stepSeconds };
-      const id = csvText(s.id);
-      backtestSeries(values, createEngine(eo), b, (origin, f) => {
-        report.engine.addForecast(values, origin, f);
-        for (let h = 0; h < b.horizon; h++) {
-          let line = `${id},${origin},${h + 1},${csvNumber(f.mean[h]!)}`;
-          for (const q of f.quantiles) line += `,${csvNumber(q[h]!)}`;
-          csv.line(line);
+    if (jobs > 1 && ONE_SERIES_PER_FILE.has(o.format)) {
+      await runInWorkers(o.trace, o.format, jobs, job, add);
+    } else {
+      for await (const s of format.read(o.trace)) {
+        const r = backtestOneSeries(s, job);
+        if (r.csv.length > 0) add(r);
+        else {
+          report.engine.merge(r.engine);
+          report.series++;
         }
-      });
-      report.engine.addScale(values, values.length - 1);
-      if (report.vpa && report.seasonalNaive) {
-        backtestSeries(values, vpaBaseline(eo), b, (origin, f) => report.vpa!.addForecast(values, origin, f));
-        backtestSeries(values, seasonalNaiveBaseline(eo, values.length), b, (origin, f) =>
-          report.seasonalNaive!.addForecast(values, origin, f),
-        );
-        report.vpa.addScale(values, values.length - 1);
-        report.seasonalNaive.addScale(values, values.length - 1);
       }
-      report.series++;
     }
   } finally {
     csv.close();
@@ -123,6 +122,60 @@ export async function runBacktest(o: BacktestCliOptions): Promise<BacktestReport
   report.points = report.engine.count;
   report.wallMs = performance.now() - started;
   return report;
+}
+
+function parseJobs(text: string | undefined, files: number): number {
+  if (text === undefined || text === 'auto') return Math.max(1, Math.min(availableParallelism(), Math.ceil(files / 8)));
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new InputError(`--jobs must be a positive integer or "auto", got "${text}"`, { field: 'jobs' });
+  return n;
+}
+
+/**
+ * Splits the series across `jobs` worker threads by position (worker w takes positions w, w+jobs,
+ * ...) and hands results to `add` in position order, so the CSV is the same as a one-thread run.
+ */
+async function runInWorkers(trace: string, format: string, jobs: number, job: SeriesJob, add: (r: SeriesResult) => void): Promise<void> {
+  const pending = new Map<number, SeriesResult>();
+  const lastPosted = new Array<number>(jobs).fill(-1);
+  const done = new Array<boolean>(jobs).fill(false);
+  let next = 0;
+  // Position p is settled once its result is here, or its worker has moved past it or finished
+  // (a file that held no series). Workers post in increasing position order.
+  const settled = (p: number): boolean => pending.has(p) || lastPosted[p % jobs]! > p || done[p % jobs]!;
+  const flush = (): void => {
+    while (settled(next) && !(done.every(Boolean) && pending.size === 0)) {
+      const r = pending.get(next);
+      if (r !== undefined) {
+        pending.delete(next);
+        add(r);
+      }
+      next++;
+    }
+  };
+  const url = new URL('../backtest-worker.js', import.meta.url);
+  await Promise.all(
+    Array.from(
+      { length: jobs },
+      (_, w) =>
+        new Promise<void>((resolve, reject) => {
+          const worker = new Worker(url, { workerData: { trace, format, worker: w, jobs, job } });
+          worker.on('message', (m: { position: number; result: SeriesResult }) => {
+            pending.set(m.position, m.result);
+            lastPosted[w] = m.position;
+            flush();
+          });
+          worker.on('error', reject);
+          worker.on('exit', (code) => {
+            done[w] = true;
+            flush();
+            if (code === 0) resolve();
+            else reject(new Error(`backtest worker ${w} exited with code ${code}`));
+          });
+        }),
+    ),
+  );
+  flush();
 }
 
 /** The summary table printed after a backtest. */
@@ -166,6 +219,7 @@ export function register(program: Command): void {
     .requiredOption('--out <file>', 'output CSV: series,origin,step,mean,q<level>...')
     .option('--no-baselines', 'skip scoring the VPA-histogram and seasonal-naive baselines')
     .option('--no-progress', 'no progress bar')
+    .option('--jobs <n>', 'worker threads for formats with one series per file ("auto": one per core); output is identical', 'auto')
     .action(async (opts: BacktestCliOptions) => {
       const report = await runBacktest({ ...opts, progress: opts.progress && process.stderr.isTTY === true });
       process.stdout.write(formatReport(report));
