@@ -70,7 +70,8 @@ export class ConformalForecaster implements QuantileForecaster {
     this.name = `conformal(${model.name})`;
     this.pending = new Float64Array(H * H);
     this.pendingValid = new Uint8Array(H);
-    this.errors = Array.from({ length: H }, () => new SortedWindow(this.window));
+    const storage = new Float64Array(2 * H * this.window);
+    this.errors = Array.from({ length: H }, (_, i) => new SortedWindow(this.window, storage.subarray(2 * i * this.window, 2 * (i + 1) * this.window)));
     this.scaled = options.scaled ?? false;
     this.calibrateEvery = options.calibrateEvery ?? 1;
     this.scaleAlpha = options.scaleAlpha ?? 0.1;
@@ -103,9 +104,9 @@ export class ConformalForecaster implements QuantileForecaster {
       this.lastY = y;
     }
     if (Number.isFinite(y)) {
+      // only forecasts made at origins that are multiples of calibrateEvery were stored
       const every = this.calibrateEvery;
-      for (let h = 1; h <= H && h <= t; h++) {
-        if ((t - h) % every !== 0) continue;
+      for (let h = t % every || every; h <= H && h <= t; h += every) {
         const row = (t - h) % H;
         if (!this.pendingValid[row]) continue;
         const f = this.pending[row * H + h - 1]!;

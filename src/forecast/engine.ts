@@ -61,7 +61,7 @@ export function defaultMembers(o: EngineOptions): QuantileForecaster[] {
 
 /** A ready ensemble for one series. */
 export function createEngine(o: EngineOptions): EnsembleForecaster {
-  return new EnsembleForecaster(defaultMembers(o), { levels: o.levels, horizon: o.horizon, topK: 5, coverageRate: 0.02, ...o.ensemble });
+  return new EnsembleForecaster(defaultMembers(o), { levels: o.levels, horizon: o.horizon, topK: 5, evalEvery: o.horizon, coverageRate: 0.02, ...o.ensemble });
 }
 
 /** Something that can be fed samples and asked for a probabilistic forecast. */

@@ -28,12 +28,23 @@ export interface EnsembleOptions {
    * off. Default 0.05.
    */
   coverageRate?: number;
+  /**
+   * Horizon groups scored and selected separately (models that win one step ahead often lose
+   * twelve steps ahead). Default: log-spaced groups 1 | 2-3 | 4-7 | 8-15 | ... up to the horizon.
+   * `false` = one group.
+   */
+  horizonGroups?: boolean;
+}
+
+/** Log-spaced horizon groups: group of step h (1-based) = floor(log2(h)). */
+export function horizonGroupOf(h: number): number {
+  return 31 - Math.clz32(h);
 }
 
 /** Why the ensemble chose what it chose: members with their discounted losses. */
 export interface EnsembleExplanation {
-  selected: string[];
-  losses: Array<{ model: string; loss: number }>;
+  /** Selected members per horizon group (steps `from`..`to`). */
+  groups: Array<{ from: number; to: number; selected: string[]; losses: Array<{ model: string; loss: number }> }>;
   evaluations: number;
 }
 
@@ -54,7 +65,11 @@ export class EnsembleForecaster {
   private readonly blockSize: number;
   private nextBlock = 0;
   private evaluations = 0;
-  private selected: number[];
+  /** selected[g] = member indices blended for horizon group g. */
+  private selected: number[][];
+  /** Group of each step (index h - 1). */
+  private readonly groupOf: Int32Array;
+  private readonly nGroups: number;
   private t = -1;
   private nFinite = 0;
   private levelSum = 0;
@@ -81,13 +96,18 @@ export class EnsembleForecaster {
     this.decay = Math.pow(0.5, 1 / (options.lossHalfLife ?? 60));
     this.minEvaluations = options.minEvaluations ?? 2;
     this.floor = options.floor ?? 0;
-    this.loss = new Float64Array(members.length);
+    const grouped = options.horizonGroups ?? true;
+    this.groupOf = new Int32Array(this.horizon);
+    for (let h = 1; h <= this.horizon; h++) this.groupOf[h - 1] = grouped ? horizonGroupOf(h) : 0;
+    this.nGroups = this.groupOf[this.horizon - 1]! + 1;
+    /** loss[g * members + i] */
+    this.loss = new Float64Array(members.length * this.nGroups);
     const nBlocks = Math.ceil(this.horizon / this.evalEvery) + 1;
     this.blockOrigin = new Int32Array(nBlocks).fill(-1);
     this.blockSize = members.length * this.levels.length * this.horizon;
     this.blocks = new Float64Array(nBlocks * this.blockSize);
     this.ownBlocks = new Float64Array(nBlocks * this.levels.length * this.horizon);
-    this.selected = members.slice(0, this.topK).map((_, i) => i);
+    this.selected = Array.from({ length: this.nGroups }, () => members.slice(0, this.topK).map((_, i) => i));
     this.coverageRate = options.coverageRate ?? 0.05;
     this.spread = new Float64Array(this.levels.length).fill(1);
     // the level nearest 0.5 anchors the spread correction
@@ -116,17 +136,20 @@ export class EnsembleForecaster {
     const L = this.levels.length;
     const qs = this.levels.map(() => new Float64Array(horizon));
     const mean = new Float64Array(horizon);
-    const w = 1 / this.selected.length;
-    for (const i of this.selected) {
-      const m = this.members[i]!;
-      const mq = m.quantiles(horizon, this.levels);
-      const mf = m.forecast(horizon);
-      for (let k = 0; k < L; k++) {
-        const row = qs[k]!;
-        const src = mq[k]!;
-        for (let h = 0; h < horizon; h++) row[h] = row[h]! + w * src[h]!;
+    const cache = new Map<number, { q: Float64Array[]; f: Float64Array }>();
+    const get = (i: number) => {
+      let c = cache.get(i);
+      if (!c) cache.set(i, (c = { q: this.members[i]!.quantiles(horizon, this.levels), f: this.members[i]!.forecast(horizon) }));
+      return c;
+    };
+    for (let h = 0; h < horizon; h++) {
+      const sel = this.selected[this.groupOf[Math.min(h, this.horizon - 1)]!]!;
+      const w = 1 / sel.length;
+      for (const i of sel) {
+        const c = get(i);
+        for (let k = 0; k < L; k++) qs[k]![h] = qs[k]![h]! + w * c.q[k]![h]!;
+        mean[h] = mean[h]! + w * c.f[h]!;
       }
-      for (let h = 0; h < horizon; h++) mean[h] = mean[h]! + w * mf[h]!;
     }
     if (this.coverageRate > 0) {
       const med = qs[this.medianIndex]!;
@@ -145,7 +168,7 @@ export class EnsembleForecaster {
       quantiles: qs,
       levels: this.levels,
       confidence: this.confidence(),
-      model: this.selected.map((i) => this.members[i]!.name).join('+'),
+      model: [...new Set(this.selected.flat())].sort((a, b) => a - b).map((i) => this.members[i]!.name).join('+'),
     };
   }
 
@@ -164,8 +187,15 @@ export class EnsembleForecaster {
 
   explain(): EnsembleExplanation {
     return {
-      selected: this.selected.map((i) => this.members[i]!.name),
-      losses: this.members.map((m, i) => ({ model: m.name, loss: this.loss[i]! })),
+      groups: this.selected.map((sel, g) => {
+        const steps = Array.from(this.groupOf.keys()).filter((h) => this.groupOf[h] === g);
+        return {
+          from: steps[0]! + 1,
+          to: steps[steps.length - 1]! + 1,
+          selected: sel.map((i) => this.members[i]!.name),
+          losses: this.members.map((m, i) => ({ model: m.name, loss: this.loss[g * this.members.length + i]! })),
+        };
+      }),
       evaluations: this.evaluations,
     };
   }
@@ -210,7 +240,8 @@ export class EnsembleForecaster {
           else l += Math.abs(y); // a member with nothing to say scores as forecasting 0
           off += H;
         }
-        this.loss[i] = this.loss[i]! + l;
+        const li = this.groupOf[h - 1]! * this.members.length + i;
+        this.loss[li] = this.loss[li]! + l;
       }
       let l = 0;
       for (let k = 0; k < L; k++) {
@@ -232,8 +263,12 @@ export class EnsembleForecaster {
   private reselect(): void {
     if (this.evaluations < this.minEvaluations) return;
     const pen = 1 - this.switchPenalty;
-    const adjusted = Array.from(this.loss, (l, i) => (this.selected.includes(i) ? l * pen : l));
-    const idx = adjusted.map((_, i) => i).sort((a, b) => adjusted[a]! - adjusted[b]! || a - b);
-    this.selected = idx.slice(0, this.topK).sort((a, b) => a - b);
+    const M = this.members.length;
+    for (let g = 0; g < this.nGroups; g++) {
+      const cur = this.selected[g]!;
+      const adjusted = Array.from(this.loss.subarray(g * M, (g + 1) * M), (l, i) => (cur.includes(i) ? l * pen : l));
+      const idx = adjusted.map((_, i) => i).sort((a, b) => adjusted[a]! - adjusted[b]! || a - b);
+      this.selected[g] = idx.slice(0, this.topK).sort((a, b) => a - b);
+    }
   }
 }

@@ -3,18 +3,25 @@
 import { sortedQuantile } from './quantile.js';
 
 export class SortedWindow {
-  // Storage starts small and doubles up to `capacity`, so short series pay for what they hold.
-  private ring: Float64Array;
-  private sorted: Float64Array;
+  private readonly ring: Float64Array;
+  private readonly sorted: Float64Array;
   private head = 0;
   private n = 0;
   private total = 0;
 
-  constructor(readonly capacity: number) {
+  /**
+   * @param storage optional backing store of at least 2 * capacity doubles (lets many windows
+   *   share one allocation: typed-array allocation, not size, dominates for small windows).
+   */
+  constructor(
+    readonly capacity: number,
+    storage?: Float64Array,
+  ) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`window must be a positive integer, got ${capacity}`);
-    const initial = Math.min(capacity, 16);
-    this.ring = new Float64Array(initial);
-    this.sorted = new Float64Array(initial);
+    const buf = storage ?? new Float64Array(2 * capacity);
+    if (buf.length < 2 * capacity) throw new RangeError(`storage holds ${buf.length} doubles, needs ${2 * capacity}`);
+    this.ring = buf.subarray(0, capacity);
+    this.sorted = buf.subarray(capacity, 2 * capacity);
   }
 
   get size(): number {
@@ -36,7 +43,6 @@ export class SortedWindow {
       s.copyWithin(i, i + 1, this.n);
       this.n--;
     }
-    if (this.n === this.ring.length) this.grow();
     const j = lowerBound(this.sorted, this.n, x);
     this.sorted.copyWithin(j + 1, j, this.n);
     this.sorted[j] = x;
@@ -44,17 +50,6 @@ export class SortedWindow {
     this.ring[this.head] = x;
     this.head = (this.head + 1) % this.capacity;
     this.total += x;
-  }
-
-  /** Doubles storage while not yet at capacity (only called before the window is full, when head === n). */
-  private grow(): void {
-    const size = Math.min(this.capacity, this.ring.length * 2);
-    const ring = new Float64Array(size);
-    ring.set(this.ring);
-    const sorted = new Float64Array(size);
-    sorted.set(this.sorted);
-    this.ring = ring;
-    this.sorted = sorted;
   }
 
   /** Linear-interpolated quantile (NaN when empty). */
