@@ -15,16 +15,20 @@ export class MeanForecaster implements Forecaster {
   update(y: number): void {
     for (const m of this.models) m.update(y);
   }
-  forecast(horizon: number): Float64Array {
-    const out = new Float64Array(horizon);
+  private scratch = new Float64Array(0);
+
+  forecast(horizon: number, into?: Float64Array): Float64Array {
+    const out = into ?? new Float64Array(horizon);
+    out.fill(0, 0, horizon);
+    if (this.scratch.length < horizon) this.scratch = new Float64Array(horizon);
     let n = 0;
     for (const m of this.models) {
-      const f = m.forecast(horizon);
+      const f = m.forecast(horizon, this.scratch);
       if (!Number.isFinite(f[0]!)) continue;
       n++;
       for (let h = 0; h < horizon; h++) out[h] = out[h]! + f[h]!;
     }
-    if (n === 0) return out.fill(NaN);
+    if (n === 0) return out.fill(NaN, 0, horizon);
     for (let h = 0; h < horizon; h++) out[h] = out[h]! / n;
     return out;
   }

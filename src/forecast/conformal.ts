@@ -43,6 +43,8 @@ export class ConformalForecaster implements QuantileForecaster {
   /** pending[(t % H) * H + h - 1] = forecast made at t for t + h. */
   private readonly pending: Float64Array;
   private readonly pendingValid: Uint8Array;
+  /** Views of `pending`, one per row, written in place by the model. */
+  private readonly rows: Float64Array[];
   /** Calibration scores per step h (index h - 1), kept sorted for O(1) quantile reads. */
   private readonly errors: SortedWindow[];
   private t = -1;
@@ -70,6 +72,7 @@ export class ConformalForecaster implements QuantileForecaster {
     this.name = `conformal(${model.name})`;
     this.pending = new Float64Array(H * H);
     this.pendingValid = new Uint8Array(H);
+    this.rows = Array.from({ length: H }, (_, r) => this.pending.subarray(r * H, (r + 1) * H));
     const storage = new Float64Array(2 * H * this.window);
     this.errors = Array.from({ length: H }, (_, i) => new SortedWindow(this.window, storage.subarray(2 * i * this.window, 2 * (i + 1) * this.window)));
     this.scaled = options.scaled ?? false;
@@ -114,24 +117,27 @@ export class ConformalForecaster implements QuantileForecaster {
         this.errors[h - 1]!.push((y - f) / this.pendingScale[row]!);
       }
     }
-    if (t % this.calibrateEvery !== 0) {
+    const row = t % H;
+    if (t % this.calibrateEvery !== 0 || this.model.ready === false) {
       this.latestStale = true;
+      this.pendingValid[row] = 0;
       return;
     }
     this.latestStale = false;
-    const f = this.model.forecast(H);
-    const row = t % H;
-    this.pending.set(f, row * H);
+    this.model.forecast(H, this.rows[row]);
     this.pendingValid[row] = 1;
     this.pendingScale[row] = this.currentScale();
   }
 
-  forecast(horizon: number): Float64Array {
+  /** While the wrapped model is not ready, forecasts are NaN (it has nothing of its own to say). */
+  forecast(horizon: number, into?: Float64Array): Float64Array {
     this.checkHorizon(horizon);
-    if (this.t < 0) return new Float64Array(horizon).fill(NaN);
-    if (this.latestStale) return this.model.forecast(horizon);
+    const out = into ?? new Float64Array(horizon);
+    if (this.t < 0 || this.model.ready === false) return out.fill(NaN, 0, horizon);
+    if (this.latestStale) return this.model.forecast(horizon, out);
     const row = this.t % this.horizon;
-    return this.pending.slice(row * this.horizon, row * this.horizon + horizon);
+    out.set(this.rows[row]!.subarray(0, horizon));
+    return out;
   }
 
   /** Number of calibration errors held for step h. */

@@ -30,7 +30,7 @@ export class RollingMedianForecaster implements Forecaster {
     if (Number.isFinite(y)) this.win.push(y);
   }
 
-  forecast(horizon: number): Float64Array {
-    return new Float64Array(horizon).fill(this.win.size ? this.win.quantile(0.5) : NaN);
+  forecast(horizon: number, into?: Float64Array): Float64Array {
+    return (into ?? new Float64Array(horizon)).fill(this.win.size ? this.win.quantile(0.5) : NaN, 0, horizon);
   }
 }

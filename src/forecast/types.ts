@@ -8,10 +8,18 @@ export interface Forecaster {
   readonly name: string;
   /** Feed the next sample (NaN = missing; a model should carry on sensibly). */
   update(y: number): void;
-  /** Point forecasts for steps 1..horizon after the last sample fed. */
-  forecast(horizon: number): Float64Array;
+  /**
+   * Point forecasts for steps 1..horizon after the last sample fed. With `out` (length >=
+   * horizon) the values are written there and `out` is returned: no allocation on hot paths.
+   */
+  forecast(horizon: number, out?: Float64Array): Float64Array;
   /** Number of samples seen. */
   readonly count: number;
+  /**
+   * False while the model has nothing of its own to say yet (e.g. Holt-Winters before it has
+   * found a season): wrappers may skip it. Absent means always ready.
+   */
+  readonly ready?: boolean;
 }
 
 /** A forecaster that also produces its own distribution (e.g. a decaying histogram). */

@@ -32,8 +32,8 @@ export class WindowQuantileForecaster implements QuantileForecaster {
     if (Number.isFinite(y)) this.win.push(y);
   }
 
-  forecast(horizon: number): Float64Array {
-    return new Float64Array(horizon).fill(this.win.size ? this.win.sum / this.win.size : NaN);
+  forecast(horizon: number, into?: Float64Array): Float64Array {
+    return (into ?? new Float64Array(horizon)).fill(this.win.size ? this.win.sum / this.win.size : NaN, 0, horizon);
   }
 
   quantiles(horizon: number, qs: readonly number[]): Float64Array[] {

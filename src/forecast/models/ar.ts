@@ -204,10 +204,10 @@ export class ArForecaster implements Forecaster {
     if (this.rows >= this.minRows && (!this.fitted || this.rowsSinceFit >= this.refitEvery)) this.fit();
   }
 
-  forecast(horizon: number): Float64Array {
+  forecast(horizon: number, into?: Float64Array): Float64Array {
     checkHorizon(horizon);
-    if (!this.fitted) return flat(horizon, this.lastFinite);
-    return this.recurse(horizon);
+    if (!this.fitted) return flat(horizon, this.lastFinite, into);
+    return this.recurse(horizon, into);
   }
 
   /** x = [1, z_{s-1}, ..., z_{s-p}] into the scratch row. */
@@ -305,7 +305,7 @@ export class ArForecaster implements Forecaster {
     return v;
   }
 
-  private recurse(horizon: number): Float64Array {
+  private recurse(horizon: number, into?: Float64Array): Float64Array {
     const p = this.p;
     const d = this.d;
     const Z = this.zRing.length;
@@ -313,7 +313,7 @@ export class ArForecaster implements Forecaster {
     const zs = new Float64Array(p + horizon);
     for (let i = 0; i < p; i++) zs[i] = this.zRing[(t - p + i) % Z]!; // oldest first
     const levels = this.diffs.slice();
-    const out = new Float64Array(horizon);
+    const out = into ?? new Float64Array(horizon);
     let prev = this.lastFinite;
     for (let h = 0; h < horizon; h++) {
       let zhat = this.coef[0]!;

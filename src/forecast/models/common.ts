@@ -68,9 +68,9 @@ export function checkLevels(qs: readonly number[]): void {
 }
 
 /** A horizon-long array filled with one value. */
-export function flat(horizon: number, value: number): Float64Array {
-  const out = new Float64Array(horizon);
-  out.fill(value);
+export function flat(horizon: number, value: number, into?: Float64Array): Float64Array {
+  const out = into ?? new Float64Array(horizon);
+  out.fill(value, 0, horizon);
   return out;
 }
 

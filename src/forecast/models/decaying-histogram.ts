@@ -351,10 +351,10 @@ export class DecayingHistogramForecaster implements QuantileForecaster {
     this.hist = h;
   }
 
-  forecast(horizon: number): Float64Array {
+  forecast(horizon: number, into?: Float64Array): Float64Array {
     checkHorizon(horizon);
-    if (!this.seen) return flat(horizon, NaN);
-    return flat(horizon, this.hist === null ? 0 : this.hist.mean());
+    if (!this.seen) return flat(horizon, NaN, into);
+    return flat(horizon, this.hist === null ? 0 : this.hist.mean(), into);
   }
 
   quantiles(horizon: number, qs: readonly number[]): Float64Array[] {

@@ -150,10 +150,10 @@ export class FftPeriodicForecaster implements Forecaster {
     if (this.len >= this.minSamples && (this.fitN === 0 || this.sinceFit >= this.refitEvery || (this.len === this.window && this.fitN < this.window))) this.fit();
   }
 
-  forecast(horizon: number): Float64Array {
+  forecast(horizon: number, into?: Float64Array): Float64Array {
     checkHorizon(horizon);
-    if (this.fitN === 0) return flat(horizon, this.lastFinite);
-    const out = new Float64Array(horizon);
+    if (this.fitN === 0) return flat(horizon, this.lastFinite, into);
+    const out = into ?? new Float64Array(horizon);
     for (let h = 0; h < horizon; h++) out[h] = this.valueAt(h + 1);
     return out;
   }

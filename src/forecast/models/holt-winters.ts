@@ -193,10 +193,15 @@ export class HoltWintersForecaster implements Forecaster {
     return buf.subarray(0, this.bufLen);
   }
 
-  forecast(horizon: number): Float64Array {
+  /** True once a season is found and the seasonal model runs (before that it is plain Holt). */
+  get ready(): boolean {
+    return this.mode === 'seasonal';
+  }
+
+  forecast(horizon: number, into?: Float64Array): Float64Array {
     checkHorizon(horizon);
-    if (this.mode !== 'seasonal') return this.holt!.forecast(horizon);
-    const out = new Float64Array(horizon);
+    if (this.mode !== 'seasonal') return this.holt!.forecast(horizon, into);
+    const out = into ?? new Float64Array(horizon);
     const m = this.m;
     const phi = this.phi;
     const l = this.lvl;

@@ -97,9 +97,9 @@ export class HoltForecaster implements Forecaster {
     }
   }
 
-  forecast(horizon: number): Float64Array {
+  forecast(horizon: number, into?: Float64Array): Float64Array {
     checkHorizon(horizon);
-    const out = new Float64Array(horizon);
+    const out = into ?? new Float64Array(horizon);
     const phi = this.phi;
     const l = this.lvl;
     const b = this.trd;

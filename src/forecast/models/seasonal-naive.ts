@@ -57,9 +57,9 @@ export class SeasonalNaiveForecaster implements Forecaster {
     this.n++;
   }
 
-  forecast(horizon: number): Float64Array {
+  forecast(horizon: number, into?: Float64Array): Float64Array {
     checkHorizon(horizon);
-    const out = new Float64Array(horizon);
+    const out = into ?? new Float64Array(horizon);
     const m = this.period;
     // Step h reads the sample at absolute index n - m + ((h - 1) mod m), which lives in slot
     // (pos + (h - 1)) mod m once at least a period has been seen.

@@ -52,8 +52,8 @@ export class SesForecaster implements Forecaster {
     this.lvl = l === l ? l + this.alpha * (y - l) : y;
   }
 
-  forecast(horizon: number): Float64Array {
+  forecast(horizon: number, into?: Float64Array): Float64Array {
     checkHorizon(horizon);
-    return flat(horizon, this.lvl);
+    return flat(horizon, this.lvl, into);
   }
 }
