@@ -2,6 +2,7 @@
 // for, and blends the best few (quantile averaging), with a penalty against switching members
 // (as Google's Autopilot recommender charges for changing its mind). Pure.
 import type { ProbForecast, QuantileForecaster } from './types.js';
+import { AnomalyDetector } from './anomaly.js';
 import { levelOrder, pinball, uncross } from './quantile.js';
 
 export interface EnsembleOptions {
@@ -81,6 +82,8 @@ export class EnsembleForecaster {
   /** Per-level spread factor of the coverage correction. */
   private readonly spread: Float64Array;
   private readonly medianIndex: number;
+  /** Flags the latest sample from its standardized one-step error. */
+  readonly anomalies = new AnomalyDetector();
 
   constructor(
     readonly members: readonly QuantileForecaster[],
@@ -123,6 +126,7 @@ export class EnsembleForecaster {
   update(y: number): void {
     const t = ++this.t;
     for (const m of this.members) m.update(y);
+    this.anomalies.update(y);
     if (Number.isFinite(y)) {
       this.nFinite++;
       this.levelSum += Math.abs(y);
@@ -168,6 +172,7 @@ export class EnsembleForecaster {
       quantiles: qs,
       levels: this.levels,
       confidence: this.confidence(),
+      anomaly: { ...this.anomalies.latest },
       model: [...new Set(this.selected.flat())].sort((a, b) => a - b).map((i) => this.members[i]!.name).join('+'),
     };
   }

@@ -42,6 +42,8 @@ export interface ProbForecast {
   confidence: number;
   /** Name of the model (or blend) that produced it. */
   model: string;
+  /** Standardized error of the latest sample and whether it is flagged as an anomaly. */
+  anomaly?: { z: number; flagged: boolean };
 }
 
 export type ForecasterFactory = () => Forecaster;
