@@ -23,7 +23,7 @@ export interface EngineOptions {
   ensemble?: Partial<Omit<EnsembleOptions, 'levels' | 'horizon'>>;
   /** Conformal calibration window, samples. Default one day. */
   calibrationWindow?: number;
-  /** Calibrate on forecasts made every this many samples. Default 1. */
+  /** Calibrate on forecasts made every this many samples. Default 1 (every sample: short series need every error). */
   calibrateEvery?: number;
 }
 
@@ -40,7 +40,7 @@ export function dailyPeriod(stepSeconds: number): number {
 export function defaultMembers(o: EngineOptions): QuantileForecaster[] {
   const day = dailyPeriod(o.stepSeconds);
   const w = o.calibrationWindow ?? day;
-  const every = o.calibrateEvery ?? 2;
+  const every = o.calibrateEvery ?? 1;
   const conf = (m: ConstructorParameters<typeof ConformalForecaster>[0]) =>
     new ConformalForecaster(m, { horizon: o.horizon, window: Math.max(8, Math.round(w / every)), calibrateEvery: every });
   return [
@@ -48,6 +48,8 @@ export function defaultMembers(o: EngineOptions): QuantileForecaster[] {
     conf(new SesForecaster({ alpha: 0.6 })),
     conf(new SesForecaster({ alpha: 0.3 })),
     conf(new ArForecaster({ p: 3, d: 1 })),
+    conf(new ArForecaster({ p: 6, d: 1 })),
+    conf(new ArForecaster({ p: 12, d: 1 })),
     conf(new HoltForecaster({ alpha: 0.3, beta: 0.1, phi: 0.8 })),
     conf(
       new MeanForecaster([new SesForecaster({ alpha: 0.3 }), new ArForecaster({ p: 3, d: 1 }), new HoltForecaster({ alpha: 0.3, beta: 0.1, phi: 0.8 })]),

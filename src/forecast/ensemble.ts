@@ -35,6 +35,11 @@ export interface EnsembleOptions {
    * `false` = one group.
    */
   horizonGroups?: boolean;
+  /**
+   * Select members per quantile level too (one model may be best at the median, another in the
+   * tail). Default true.
+   */
+  perLevel?: boolean;
 }
 
 /** Log-spaced horizon groups: group of step h (1-based) = floor(log2(h)). */
@@ -45,7 +50,7 @@ export function horizonGroupOf(h: number): number {
 /** Why the ensemble chose what it chose: members with their discounted losses. */
 export interface EnsembleExplanation {
   /** Selected members per horizon group (steps `from`..`to`). */
-  groups: Array<{ from: number; to: number; selected: string[]; losses: Array<{ model: string; loss: number }> }>;
+  groups: Array<{ from: number; to: number; level: number | null; selected: string[]; losses: Array<{ model: string; loss: number }> }>;
   evaluations: number;
 }
 
@@ -66,8 +71,12 @@ export class EnsembleForecaster {
   private readonly blockSize: number;
   private nextBlock = 0;
   private evaluations = 0;
-  /** selected[g] = member indices blended for horizon group g. */
+  /** selected[slot] = member indices blended for a slot: a horizon group, or a group and level. */
   private selected: number[][];
+  private readonly perLevel: boolean;
+  /** 1 when a member's latest quantiles were all finite (a member not ready yet is never blended). */
+  private readonly available: Uint8Array;
+  private readonly nSlots: number;
   /** Group of each step (index h - 1). */
   private readonly groupOf: Int32Array;
   private readonly nGroups: number;
@@ -103,14 +112,17 @@ export class EnsembleForecaster {
     this.groupOf = new Int32Array(this.horizon);
     for (let h = 1; h <= this.horizon; h++) this.groupOf[h - 1] = grouped ? horizonGroupOf(h) : 0;
     this.nGroups = this.groupOf[this.horizon - 1]! + 1;
-    /** loss[g * members + i] */
-    this.loss = new Float64Array(members.length * this.nGroups);
+    this.perLevel = options.perLevel ?? true;
+    this.available = new Uint8Array(members.length).fill(1);
+    this.nSlots = this.nGroups * (this.perLevel ? this.levels.length : 1);
+    /** loss[slot * members + i] */
+    this.loss = new Float64Array(members.length * this.nSlots);
     const nBlocks = Math.ceil(this.horizon / this.evalEvery) + 1;
     this.blockOrigin = new Int32Array(nBlocks).fill(-1);
     this.blockSize = members.length * this.levels.length * this.horizon;
     this.blocks = new Float64Array(nBlocks * this.blockSize);
     this.ownBlocks = new Float64Array(nBlocks * this.levels.length * this.horizon);
-    this.selected = Array.from({ length: this.nGroups }, () => members.slice(0, this.topK).map((_, i) => i));
+    this.selected = Array.from({ length: this.nSlots }, () => members.slice(0, this.topK).map((_, i) => i));
     this.coverageRate = options.coverageRate ?? 0.05;
     this.spread = new Float64Array(this.levels.length).fill(1);
     // the level nearest 0.5 anchors the spread correction
@@ -147,13 +159,9 @@ export class EnsembleForecaster {
       return c;
     };
     for (let h = 0; h < horizon; h++) {
-      const sel = this.selected[this.groupOf[Math.min(h, this.horizon - 1)]!]!;
-      const w = 1 / sel.length;
-      for (const i of sel) {
-        const c = get(i);
-        for (let k = 0; k < L; k++) qs[k]![h] = qs[k]![h]! + w * c.q[k]![h]!;
-        mean[h] = mean[h]! + w * c.f[h]!;
-      }
+      const g = this.groupOf[Math.min(h, this.horizon - 1)]!;
+      for (let k = 0; k < L; k++) qs[k]![h] = this.blend(this.selected[this.slot(g, k)]!, (i) => get(i).q[k]![h]!);
+      mean[h] = this.blend(this.selected[this.slot(g, this.medianIndex)]!, (i) => get(i).f[h]!);
     }
     if (this.coverageRate > 0) {
       const med = qs[this.medianIndex]!;
@@ -192,13 +200,15 @@ export class EnsembleForecaster {
 
   explain(): EnsembleExplanation {
     return {
-      groups: this.selected.map((sel, g) => {
+      groups: this.selected.map((sel, slot) => {
+        const g = this.perLevel ? Math.floor(slot / this.levels.length) : slot;
         const steps = Array.from(this.groupOf.keys()).filter((h) => this.groupOf[h] === g);
         return {
           from: steps[0]! + 1,
           to: steps[steps.length - 1]! + 1,
+          level: this.perLevel ? this.levels[slot % this.levels.length]! : null,
           selected: sel.map((i) => this.members[i]!.name),
-          losses: this.members.map((m, i) => ({ model: m.name, loss: this.loss[g * this.members.length + i]! })),
+          losses: this.members.map((m, i) => ({ model: m.name, loss: this.loss[slot * this.members.length + i]! })),
         };
       }),
       evaluations: this.evaluations,
@@ -212,17 +222,20 @@ export class EnsembleForecaster {
     for (let i = 0; i < this.loss.length; i++) this.loss[i] = this.loss[i]! * this.decay;
     this.ownLoss *= this.decay;
     this.ownLevel *= this.decay;
-    this.reselect();
     const L = this.levels.length;
     const H = this.horizon;
     let off = b * this.blockSize;
-    for (const m of this.members) {
-      const q = m.quantiles(H, this.levels);
+    for (let i = 0; i < this.members.length; i++) {
+      const q = this.members[i]!.quantiles(H, this.levels);
+      let ok = 1;
       for (let k = 0; k < L; k++) {
+        for (let h = 0; h < H; h++) if (!Number.isFinite(q[k]![h]!)) ok = 0;
         this.blocks.set(q[k]!, off);
         off += H;
       }
+      this.available[i] = ok;
     }
+    this.reselect();
     const own = this.forecast(H).quantiles;
     for (let k = 0; k < L; k++) this.ownBlocks.set(own[k]!, (b * L + k) * H);
     this.blockOrigin[b] = t;
@@ -237,16 +250,17 @@ export class EnsembleForecaster {
       const h = t - o;
       if (h < 1 || h > H) continue;
       let off = b * this.blockSize + h - 1;
-      for (let i = 0; i < this.members.length; i++) {
-        let l = 0;
+      const g = this.groupOf[h - 1]!;
+      const M = this.members.length;
+      for (let i = 0; i < M; i++) {
         for (let k = 0; k < L; k++) {
           const q = this.blocks[off]!;
-          if (Number.isFinite(q)) l += pinball(y, q, this.levels[k]!);
-          else l += Math.abs(y); // a member with nothing to say scores as forecasting 0
+          // a member with nothing to say scores as forecasting 0
+          const l = Number.isFinite(q) ? pinball(y, q, this.levels[k]!) : Math.abs(y);
           off += H;
+          const li = this.slot(g, k) * M + i;
+          this.loss[li] = this.loss[li]! + l;
         }
-        const li = this.groupOf[h - 1]! * this.members.length + i;
-        this.loss[li] = this.loss[li]! + l;
       }
       let l = 0;
       for (let k = 0; k < L; k++) {
@@ -265,15 +279,37 @@ export class EnsembleForecaster {
     }
   }
 
+  /** Equal-weight mean of the finite values of the selected members (NaN when none has one). */
+  private blend(sel: readonly number[], value: (i: number) => number): number {
+    let sum = 0;
+    let n = 0;
+    for (const i of sel) {
+      const v = value(i);
+      if (Number.isFinite(v)) {
+        sum += v;
+        n++;
+      }
+    }
+    return n > 0 ? sum / n : NaN;
+  }
+
+  /** Selection slot of horizon group g and level index k. */
+  private slot(g: number, k: number): number {
+    return this.perLevel ? g * this.levels.length + k : g;
+  }
+
   private reselect(): void {
     if (this.evaluations < this.minEvaluations) return;
     const pen = 1 - this.switchPenalty;
     const M = this.members.length;
-    for (let g = 0; g < this.nGroups; g++) {
-      const cur = this.selected[g]!;
-      const adjusted = Array.from(this.loss.subarray(g * M, (g + 1) * M), (l, i) => (cur.includes(i) ? l * pen : l));
-      const idx = adjusted.map((_, i) => i).sort((a, b) => adjusted[a]! - adjusted[b]! || a - b);
-      this.selected[g] = idx.slice(0, this.topK).sort((a, b) => a - b);
+    for (let s = 0; s < this.nSlots; s++) {
+      const cur = this.selected[s]!;
+      const adjusted = Array.from(this.loss.subarray(s * M, (s + 1) * M), (l, i) => (cur.includes(i) ? l * pen : l));
+      const idx = adjusted
+        .map((_, i) => i)
+        .filter((i) => this.available[i] === 1)
+        .sort((a, b) => adjusted[a]! - adjusted[b]! || a - b);
+      if (idx.length > 0) this.selected[s] = idx.slice(0, this.topK).sort((a, b) => a - b);
     }
   }
 }
