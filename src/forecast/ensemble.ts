@@ -76,6 +76,8 @@ export class EnsembleForecaster {
   private readonly perLevel: boolean;
   /** 1 when a member's latest quantiles were all finite (a member not ready yet is never blended). */
   private readonly available: Uint8Array;
+  private readonly scratchLoss: Float64Array;
+  private readonly scratchOrder: Int32Array;
   private readonly nSlots: number;
   /** Group of each step (index h - 1). */
   private readonly groupOf: Int32Array;
@@ -114,6 +116,8 @@ export class EnsembleForecaster {
     this.nGroups = this.groupOf[this.horizon - 1]! + 1;
     this.perLevel = options.perLevel ?? true;
     this.available = new Uint8Array(members.length).fill(1);
+    this.scratchLoss = new Float64Array(members.length);
+    this.scratchOrder = new Int32Array(members.length);
     this.nSlots = this.nGroups * (this.perLevel ? this.levels.length : 1);
     /** loss[slot * members + i] */
     this.loss = new Float64Array(members.length * this.nSlots);
@@ -152,16 +156,42 @@ export class EnsembleForecaster {
     const L = this.levels.length;
     const qs = this.levels.map(() => new Float64Array(horizon));
     const mean = new Float64Array(horizon);
-    const cache = new Map<number, { q: Float64Array[]; f: Float64Array }>();
-    const get = (i: number) => {
-      let c = cache.get(i);
-      if (!c) cache.set(i, (c = { q: this.members[i]!.quantiles(horizon, this.levels), f: this.members[i]!.forecast(horizon) }));
-      return c;
-    };
+    // each selected member's forecast, computed once
+    const M = this.members.length;
+    const mq: Array<Float64Array[] | undefined> = new Array(M);
+    const mf: Array<Float64Array | undefined> = new Array(M);
+    for (const sel of this.selected) {
+      for (const i of sel) {
+        if (mq[i] !== undefined) continue;
+        mq[i] = this.members[i]!.quantiles(horizon, this.levels);
+        mf[i] = this.members[i]!.forecast(horizon);
+      }
+    }
     for (let h = 0; h < horizon; h++) {
       const g = this.groupOf[Math.min(h, this.horizon - 1)]!;
-      for (let k = 0; k < L; k++) qs[k]![h] = this.blend(this.selected[this.slot(g, k)]!, (i) => get(i).q[k]![h]!);
-      mean[h] = this.blend(this.selected[this.slot(g, this.medianIndex)]!, (i) => get(i).f[h]!);
+      for (let k = 0; k < L; k++) {
+        // equal-weight mean of the finite values of the slot's members
+        let sum = 0;
+        let n = 0;
+        for (const i of this.selected[this.slot(g, k)]!) {
+          const v = mq[i]![k]![h]!;
+          if (Number.isFinite(v)) {
+            sum += v;
+            n++;
+          }
+        }
+        qs[k]![h] = n > 0 ? sum / n : NaN;
+      }
+      let sum = 0;
+      let n = 0;
+      for (const i of this.selected[this.slot(g, this.medianIndex)]!) {
+        const v = mf[i]![h]!;
+        if (Number.isFinite(v)) {
+          sum += v;
+          n++;
+        }
+      }
+      mean[h] = n > 0 ? sum / n : NaN;
     }
     if (this.coverageRate > 0) {
       const med = qs[this.medianIndex]!;
@@ -279,20 +309,6 @@ export class EnsembleForecaster {
     }
   }
 
-  /** Equal-weight mean of the finite values of the selected members (NaN when none has one). */
-  private blend(sel: readonly number[], value: (i: number) => number): number {
-    let sum = 0;
-    let n = 0;
-    for (const i of sel) {
-      const v = value(i);
-      if (Number.isFinite(v)) {
-        sum += v;
-        n++;
-      }
-    }
-    return n > 0 ? sum / n : NaN;
-  }
-
   /** Selection slot of horizon group g and level index k. */
   private slot(g: number, k: number): number {
     return this.perLevel ? g * this.levels.length + k : g;
@@ -302,14 +318,29 @@ export class EnsembleForecaster {
     if (this.evaluations < this.minEvaluations) return;
     const pen = 1 - this.switchPenalty;
     const M = this.members.length;
+    const adjusted = this.scratchLoss;
+    const order = this.scratchOrder;
     for (let s = 0; s < this.nSlots; s++) {
       const cur = this.selected[s]!;
-      const adjusted = Array.from(this.loss.subarray(s * M, (s + 1) * M), (l, i) => (cur.includes(i) ? l * pen : l));
-      const idx = adjusted
-        .map((_, i) => i)
-        .filter((i) => this.available[i] === 1)
-        .sort((a, b) => adjusted[a]! - adjusted[b]! || a - b);
-      if (idx.length > 0) this.selected[s] = idx.slice(0, this.topK).sort((a, b) => a - b);
+      // insertion sort of the available members by adjusted loss (ties: lower index first)
+      let n = 0;
+      for (let i = 0; i < M; i++) {
+        if (this.available[i] !== 1) continue;
+        const l = this.loss[s * M + i]!;
+        const v = cur.includes(i) ? l * pen : l;
+        adjusted[i] = v;
+        let j = n++;
+        while (j > 0 && adjusted[order[j - 1]!]! > v) {
+          order[j] = order[j - 1]!;
+          j--;
+        }
+        order[j] = i;
+      }
+      if (n === 0) continue;
+      const k = Math.min(this.topK, n);
+      const next = Array.from(order.subarray(0, k)).sort((a, b) => a - b);
+      this.selected[s] = next;
     }
   }
+
 }
