@@ -6,6 +6,8 @@ import { leastUtilizedPolicy } from './plugins/least-utilized/least-utilized.js'
 import { minMigrationTimePolicy } from './plugins/min-migration-time/min-migration-time.js';
 import { leastAllocatedPolicy, mostAllocatedPolicy } from './plugins/most-allocated/most-allocated.js';
 import { peakPredictorPolicy } from './plugins/peak-predictor/peak-predictor.js';
+import { predictiveForecastPolicy } from './plugins/predictive/forecast-provider.js';
+import { predictivePolicy } from './plugins/predictive/predictive.js';
 import { staticPolicy } from './plugins/static/static.js';
 import { vpaPolicy } from './plugins/vpa/vpa.js';
 
@@ -18,6 +20,8 @@ export const BUILTIN_POLICIES: readonly PluginEntry[] = [
   leastAllocatedPolicy,
   minMigrationTimePolicy,
   leastUtilizedPolicy,
+  predictivePolicy,
+  predictiveForecastPolicy,
 ];
 
 /** A registry holding the built-ins plus `extra` entries (e.g. the predictive policy). */
