@@ -23,7 +23,9 @@ export interface SeriesJob {
 
 export interface SeriesResult {
   id: string;
+  /** The series' CSV rows, each ending in a newline. */
   csv: string;
+  rows: number;
   engine: AccuracyAccumulator;
   vpa?: AccuracyAccumulator;
   seasonalNaive?: AccuracyAccumulator;
@@ -46,7 +48,7 @@ export function backtestOneSeries(s: TraceSeries, job: SeriesJob): SeriesResult 
     }
   });
   engine.addScale(values, values.length - 1);
-  const r: SeriesResult = { id: s.id, csv: parts.join(''), engine };
+  const r: SeriesResult = { id: s.id, csv: parts.join(''), rows: parts.length / 2, engine };
   if (job.baselines) {
     const vpa = new AccuracyAccumulator(job.levels);
     const sn = new AccuracyAccumulator(job.levels);

@@ -33,6 +33,13 @@ export class CsvWriter {
     if (this.size > 1 << 20) this.flush();
   }
 
+  /** Appends bytes that already hold complete CSV lines (`rows` counts them). */
+  bytes(data: Uint8Array, rows: number): void {
+    this.flush();
+    writeSync(this.fd, data);
+    this.rows += rows;
+  }
+
   flush(): void {
     if (this.buf.length === 0) return;
     writeSync(this.fd, this.buf.join(''));

@@ -2,6 +2,7 @@
 // trace, with the VPA-histogram and seasonal-naive baselines scored on the same points.
 //   prescient backtest --trace DIR --format planetlab|bitbrains|google2011 --resource cpu|memory \
 //     --horizon 12 --every 12 --warmup 288 --quantiles 0.5,0.9,0.95,0.99 --out FILE.csv
+import { closeSync, openSync, readSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { SingleBar, Presets } from 'cli-progress';
@@ -93,8 +94,7 @@ export async function runBacktest(o: BacktestCliOptions): Promise<BacktestReport
     : undefined;
   bar?.start(files.length, 0);
   const job: SeriesJob = { resource, backtest: b, levels, baselines: o.baselines };
-  const add = (r: SeriesResult): void => {
-    csv.line(r.csv.slice(0, -1)); // rows already end in newlines; line() adds the last one
+  const account = (r: SeriesResult): void => {
     report.engine.merge(r.engine);
     if (r.vpa) report.vpa!.merge(r.vpa);
     if (r.seasonalNaive) report.seasonalNaive!.merge(r.seasonalNaive);
@@ -104,15 +104,12 @@ export async function runBacktest(o: BacktestCliOptions): Promise<BacktestReport
   const jobs = parseJobs(o.jobs, files.length);
   try {
     if (jobs > 1 && ONE_SERIES_PER_FILE.has(o.format)) {
-      await runInWorkers(o.trace, o.format, jobs, job, add);
+      await runInWorkers(o.trace, o.format, jobs, job, o.out, csv, account);
     } else {
       for await (const s of format.read(o.trace)) {
         const r = backtestOneSeries(s, job);
-        if (r.csv.length > 0) add(r);
-        else {
-          report.engine.merge(r.engine);
-          report.series++;
-        }
+        if (r.rows > 0) csv.bytes(Buffer.from(r.csv, 'utf8'), r.rows);
+        account(r);
       }
     }
   } finally {
@@ -133,49 +130,58 @@ function parseJobs(text: string | undefined, files: number): number {
 
 /**
  * Splits the series across `jobs` worker threads by position (worker w takes positions w, w+jobs,
- * ...) and hands results to `add` in position order, so the CSV is the same as a one-thread run.
+ * ...). Each worker appends its series' rows to a part file next to `out`; at the end the chunks
+ * are copied into the CSV in position order, so the output is byte-identical to one thread.
  */
-async function runInWorkers(trace: string, format: string, jobs: number, job: SeriesJob, add: (r: SeriesResult) => void): Promise<void> {
-  const pending = new Map<number, SeriesResult>();
-  const lastPosted = new Array<number>(jobs).fill(-1);
-  const done = new Array<boolean>(jobs).fill(false);
-  let next = 0;
-  // Position p is settled once its result is here, or its worker has moved past it or finished
-  // (a file that held no series). Workers post in increasing position order.
-  const settled = (p: number): boolean => pending.has(p) || lastPosted[p % jobs]! > p || done[p % jobs]!;
-  const flush = (): void => {
-    while (settled(next) && !(done.every(Boolean) && pending.size === 0)) {
-      const r = pending.get(next);
-      if (r !== undefined) {
-        pending.delete(next);
-        add(r);
-      }
-      next++;
-    }
-  };
+async function runInWorkers(
+  trace: string,
+  format: string,
+  jobs: number,
+  job: SeriesJob,
+  out: string,
+  csv: CsvWriter,
+  account: (r: SeriesResult) => void,
+): Promise<void> {
+  interface Chunk {
+    worker: number;
+    offset: number;
+    length: number;
+    rows: number;
+  }
+  const chunks = new Map<number, Chunk>();
+  const parts = Array.from({ length: jobs }, (_, w) => `${out}.part${w}`);
   const url = new URL('../backtest-worker.js', import.meta.url);
-  await Promise.all(
-    Array.from(
-      { length: jobs },
-      (_, w) =>
-        new Promise<void>((resolve, reject) => {
-          const worker = new Worker(url, { workerData: { trace, format, worker: w, jobs, job } });
-          worker.on('message', (m: { position: number; result: SeriesResult }) => {
-            pending.set(m.position, m.result);
-            lastPosted[w] = m.position;
-            flush();
-          });
-          worker.on('error', reject);
-          worker.on('exit', (code) => {
-            done[w] = true;
-            flush();
-            if (code === 0) resolve();
-            else reject(new Error(`backtest worker ${w} exited with code ${code}`));
-          });
-        }),
-    ),
-  );
-  flush();
+  try {
+    await Promise.all(
+      parts.map(
+        (part, w) =>
+          new Promise<void>((resolve, reject) => {
+            const worker = new Worker(url, { workerData: { part, trace, format, worker: w, jobs, job } });
+            worker.on('message', (m: { position: number; offset: number; length: number; rows: number; result: SeriesResult }) => {
+              chunks.set(m.position, { worker: w, offset: m.offset, length: m.length, rows: m.rows });
+              account(m.result);
+            });
+            worker.on('error', reject);
+            worker.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`backtest worker ${w} exited with code ${code}`))));
+          }),
+      ),
+    );
+    const fds = parts.map((p) => openSync(p, 'r'));
+    try {
+      let buf = Buffer.alloc(1 << 20);
+      for (const position of [...chunks.keys()].sort((a, b) => a - b)) {
+        const c = chunks.get(position)!;
+        if (c.length === 0) continue;
+        if (buf.length < c.length) buf = Buffer.alloc(c.length);
+        readSync(fds[c.worker]!, buf, 0, c.length, c.offset);
+        csv.bytes(buf.subarray(0, c.length), c.rows);
+      }
+    } finally {
+      for (const fd of fds) closeSync(fd);
+    }
+  } finally {
+    for (const p of parts) rmSync(p, { force: true });
+  }
 }
 
 /** The summary table printed after a backtest. */
