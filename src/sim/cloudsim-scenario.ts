@@ -6,15 +6,39 @@
 // a violation here means the host could not serve the VM's demand.
 import { InputError } from '../core/errors.js';
 import type { TraceFormat } from '../traces/format.js';
-import { runCloudSimPlanetLab, type CloudSimPolicyName } from './cloudsim/index.js';
+import { MinimumMigrationTimeSelector, runCloudSimPlanetLab, type CloudSimOptions, type CloudSimPolicyName } from './cloudsim/index.js';
+import { zodIssues } from '../policy/framework/registry.js';
+import {
+  PredictiveCloudSimModel,
+  PredictiveOverloadDetector,
+  PredictivePlacementScorer,
+  predictiveCloudSimArgs,
+} from '../policy/plugins/predictive/cloudsim.js';
+import { ValidationError } from '../core/errors.js';
 import { roundUp6, startIndex, type KeptSeries } from './engine.js';
 import { ResourceMetrics } from './metrics.js';
 import type { SimulateOptions, SimulationResult } from './run.js';
 
-export const CLOUDSIM_POLICIES: readonly CloudSimPolicyName[] = ['thr-mmt', 'iqr-mmt', 'mad-mmt', 'lr-mmt', 'lrr-mmt', 'npa', 'dvfs'];
+export const CLOUDSIM_POLICIES: readonly string[] = ['thr-mmt', 'iqr-mmt', 'mad-mmt', 'lr-mmt', 'lrr-mmt', 'npa', 'dvfs', 'predictive'];
+
+/**
+ * CloudSim options for a policy name: the built-in ones as they are; 'predictive' plugs the
+ * forecast-driven overload detector and placement scorer (src/policy/plugins/predictive/cloudsim.ts)
+ * with MMT victim selection into the migration loop (its args: `policyArgs`).
+ */
+export function cloudSimOptionsFor(policy: string, policyArgs?: unknown): { options: CloudSimOptions; model?: PredictiveCloudSimModel } {
+  if (policy !== 'predictive') return { options: { policy: policy as CloudSimPolicyName } };
+  const parsed = predictiveCloudSimArgs.safeParse(policyArgs ?? {});
+  if (!parsed.success) throw new ValidationError(zodIssues(parsed.error, 'policy-args'), 'invalid predictive arguments for cloudsim-planetlab');
+  const model = new PredictiveCloudSimModel(parsed.data);
+  return {
+    options: { policy: 'lr-mmt', detector: new PredictiveOverloadDetector(model), selector: new MinimumMigrationTimeSelector(), scorer: new PredictivePlacementScorer(model) },
+    model,
+  };
+}
 
 export async function runCloudSimScenario(o: SimulateOptions, format: TraceFormat, t0: number): Promise<SimulationResult> {
-  if (!(CLOUDSIM_POLICIES as readonly string[]).includes(o.policy)) {
+  if (!CLOUDSIM_POLICIES.includes(o.policy)) {
     throw new InputError(`unknown cloudsim-planetlab policy "${o.policy}"; valid: ${CLOUDSIM_POLICIES.join(', ')}`, { field: 'policy' });
   }
   if (format.name !== 'planetlab') throw new InputError(`the cloudsim-planetlab scenario reads planetlab traces, not ${format.name}`, { field: 'format' });
@@ -29,7 +53,8 @@ export async function runCloudSimScenario(o: SimulateOptions, format: TraceForma
     skippedRows += s.skippedRows;
   }
   let step = 0;
-  const res = runCloudSimPlanetLab(vms, { policy: o.policy as CloudSimPolicyName, ...(o.hosts !== undefined ? { hosts: o.hosts } : {}) }, {
+  const { options } = cloudSimOptionsFor(o.policy, o.policyArgs);
+  const res = runCloudSimPlanetLab(vms, { ...options, ...(o.hosts !== undefined ? { hosts: o.hosts } : {}) }, {
     onStep: () => {
       step++;
       if (step % 8 === 0) o.onProgress?.('simulate', step, 288);
