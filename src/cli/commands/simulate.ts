@@ -130,7 +130,7 @@ export function register(program: Command): void {
     .requiredOption('--trace <dir>', 'trace folder (or file)')
     .requiredOption('--format <name>', `trace format: ${TRACE_FORMAT_NAMES.join(', ')}`)
     .option('--scenario <name>', `scenario: ${SCENARIOS.join(', ')}`, 'rightsizing')
-    .requiredOption('--policy <name>', 'policy name (e.g. static, vpa, predictive; thr-mmt... for cloudsim-planetlab)')
+    .requiredOption('--policy <name>', 'policy name (e.g. static, vpa, predictive; thr-mmt, iqr-mmt, mad-mmt, lr-mmt, lrr-mmt, npa, dvfs or predictive for cloudsim-planetlab)')
     .option('--policy-args <json>', 'policy arguments as JSON, validated by the policy (e.g. \'{"targetPercentile":0.95}\')')
     .requiredOption('--out <dir>', 'output folder (created if missing)')
     .option('--seed <n>', 'random seed', '1')
