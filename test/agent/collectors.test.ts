@@ -15,7 +15,9 @@ import {
   METRIC_NAMES,
   PidCollector,
   TargetGoneError,
+  type Collector,
   type MetricName,
+  type Reading,
 } from '../../src/agent/collectors.js';
 
 const ALL = new Set<MetricName>(METRIC_NAMES);
@@ -141,11 +143,39 @@ test('cgroup location: pure v2, hybrid v1 (co-mounted cpu,cpuacct) and hybrid un
   }
 });
 
-/** Spawns `node -e code`; with `cgroupProcs`, the shell first moves itself into those cgroups so
- * everything the child uses is charged there. */
-function spawnNode(code: string, cgroupProcs: string[] = []): ChildProcess {
+/**
+ * A child node process whose worker thread spins (`for(;;){}`) while its main thread answers IPC
+ * with its own CPU time (process.cpuUsage(), i.e. getrusage): an independent reading of the same
+ * quantity to check ours against, whatever share of a core the loaded machine gives the child.
+ * With `cgroupProcs`, a shell first moves itself into those cgroups, so everything the child uses
+ * is charged there; `allocMiB` makes it touch that much memory first.
+ */
+interface BusyChild {
+  child: ChildProcess;
+  pid: number;
+  /** The child's own CPU time so far, ms. */
+  cpuMs(): Promise<number>;
+}
+
+async function spawnBusy(cgroupProcs: string[] = [], allocMiB = 0): Promise<BusyChild> {
+  const code = [
+    `const b = Buffer.alloc(${allocMiB} * 1048576, 1);`,
+    `new (require('node:worker_threads').Worker)('for(;;){}', { eval: true });`,
+    `process.on('message', () => { const u = process.cpuUsage(); process.send((u.user + u.system) / 1000); });`,
+    `setInterval(() => b.length, 1e6);`,
+  ].join(' ');
   const moves = cgroupProcs.map((p) => `echo $$ > '${p}' && `).join('');
-  return spawn('/bin/sh', ['-c', `${moves}exec '${process.execPath}' -e "$0"`, code], { stdio: 'ignore' });
+  const child = spawn('/bin/sh', ['-c', `${moves}exec '${process.execPath}' -e "$0"`, code], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const pending: Array<(ms: number) => void> = [];
+  child.on('message', (m) => pending.shift()?.(m as number));
+  const cpuMs = () =>
+    new Promise<number>((r) => {
+      pending.push(r);
+      child.send('cpu');
+    });
+  await cpuMs(); // node is up
+  await sleep(100); // and the worker spinning
+  return { child, pid: child.pid!, cpuMs };
 }
 
 async function killAndWait(child: ChildProcess): Promise<void> {
@@ -155,44 +185,45 @@ async function killAndWait(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-/** Waits until the child has exec'd node (so /proc/<pid>/stat is node's, not the shell's). */
-async function waitForExec(pid: number): Promise<void> {
-  const { readFile } = await import('node:fs/promises');
-  for (let i = 0; i < 100; i++) {
-    try {
-      if ((await readFile(`/proc/${pid}/comm`, 'utf8')).trim() !== 'sh') return;
-    } catch {
-      /* not there yet */
-    }
-    await sleep(10);
-  }
-  throw new Error(`pid ${pid} never exec'd`);
+/** Reads a collector and the child's own CPU time at the start and end of the same ~1 s. */
+async function measure(c: Collector, b: BusyChild): Promise<{ r: Reading; selfMillicores: number }> {
+  const [, before] = await Promise.all([c.collect(performance.now()), b.cpuMs()]);
+  const t0 = performance.now();
+  await sleep(1000);
+  const [r, after] = await Promise.all([c.collect(performance.now()), b.cpuMs()]);
+  return { r, selfMillicores: ((after - before) * 1000) / (performance.now() - t0) };
 }
 
-const BUSY = 'for(;;){}';
+/** Ours agrees with getrusage within 10% (plus the 10 ms tick resolution of /proc/<pid>/stat). */
+function assertAgrees(ours: number, self: number, what: string): void {
+  assert.ok(Math.abs(ours - self) <= 0.1 * self + 20, `${what}: ${ours.toFixed(0)} millicores, the child's getrusage says ${self.toFixed(0)}`);
+}
 
-test('a busy loop in a child process measures near 1000 millicores through /proc/<pid>/stat (and its thread too)', async () => {
-  const child = spawnNode(BUSY);
+test('a busy loop in a child process measures near 1000 millicores through /proc/<pid>/stat, on its busy thread', async () => {
+  const b = await spawnBusy();
   try {
-    await waitForExec(child.pid!);
-    const c = new PidCollector(child.pid!, { metrics: ALL, log: () => {}, threads: true });
-    await c.collect(performance.now());
-    await sleep(1000);
-    const r = await c.collect(performance.now());
+    const c = new PidCollector(b.pid, { metrics: ALL, log: () => {}, threads: true });
+    const { r, selfMillicores } = await measure(c, b);
     const mc = r.values.cpuMillicores!;
-    assert.ok(mc > 650 && mc < 1100, `busy loop: ${mc} millicores`);
+    console.log(`# busy loop: /proc/<pid>/stat ${mc.toFixed(0)} millicores, getrusage ${selfMillicores.toFixed(0)}; threads ${JSON.stringify(r.custom)}`);
+    // Near one core when one is free; on a loaded 2-core machine the loop gets less, so this
+    // bound is tolerant and the exact check is the agreement with getrusage.
+    assert.ok(mc > 300 && mc < 1100, `busy loop: ${mc} millicores`);
+    assertAgrees(mc, selfMillicores, 'process');
     assert.ok(r.values.memoryMiB! > 5, `rss ${r.values.memoryMiB} MiB`);
-    const main = r.custom[`thread.${child.pid}.cpuMillicores`];
-    assert.ok(main !== undefined && main > 600, `main thread ${main} (threads: ${JSON.stringify(r.custom)})`);
-    console.log(`# busy loop: process ${mc.toFixed(0)} millicores, main thread ${main.toFixed(0)}`);
-    await killAndWait(child);
+    const threads = Object.entries(r.custom).sort((x, y) => y[1] - x[1]);
+    const [busiest, second] = threads;
+    assert.ok(busiest && busiest[0] !== `thread.${b.pid}.cpuMillicores`, 'the busiest thread is the worker, not the main thread');
+    assert.ok(busiest[1] > 0.9 * mc - 20, `the worker holds the process's CPU: ${busiest[1]} of ${mc}`);
+    assert.ok((second?.[1] ?? 0) < 100, `the other threads are idle: ${second?.[1]}`);
+    await killAndWait(b.child);
     await assert.rejects(c.collect(performance.now()), TargetGoneError);
   } finally {
-    await killAndWait(child);
+    await killAndWait(b.child);
   }
 });
 
-/** Creates a cgroup in the given hierarchies; undefined (and why) if this machine does not allow it. */
+/** Creates a cgroup in the given hierarchies; undefined, or why this machine does not allow it. */
 function makeCgroups(dirs: string[]): string | undefined {
   if (process.getuid?.() !== 0) return 'not root';
   const made: string[] = [];
@@ -224,64 +255,62 @@ async function removeCgroups(dirs: string[]): Promise<void> {
 const CG = '/sys/fs/cgroup';
 const uniqueName = () => `prescient-test-${process.pid}-${Math.floor(Math.random() * 1e9)}`;
 
-test('real cgroup v1: a busy child under a 0.5-CPU quota reads ~500 millicores, throttling, and its 64 MiB', async (t) => {
+test('real cgroup v1: a busy child under a 0.5-CPU quota reads at most ~500 millicores, throttling, and its 64 MiB', async (t) => {
   const name = uniqueName();
   const dirs = ['cpu', 'cpuacct', 'memory'].map((c) => join(CG, c, name));
   if (!['cpu', 'cpuacct', 'memory'].every((c) => existsSync(join(CG, c, 'cgroup.procs')))) return t.skip('no cgroup v1 cpu/cpuacct/memory hierarchies here');
   const why = makeCgroups(dirs);
   if (why) return t.skip(`cgroup v1 not writable: ${why}`);
-  let child: ChildProcess | undefined;
+  let b: BusyChild | undefined;
   try {
     writeFileSync(join(CG, 'cpu', name, 'cpu.cfs_period_us'), '100000');
     writeFileSync(join(CG, 'cpu', name, 'cpu.cfs_quota_us'), '50000');
-    child = spawnNode(`const b = Buffer.alloc(64 * 1048576, 1); ${BUSY}`, dirs.map((d) => join(d, 'cgroup.procs')));
-    await waitForExec(child.pid!);
-    await sleep(150); // let it fill its buffer
+    b = await spawnBusy(dirs.map((d) => join(d, 'cgroup.procs')), 64);
     const loc = await locateCgroup(name);
     assert.equal(loc?.version, 1);
     const c = new CgroupCollector(loc!, { metrics: ALL, log: () => {} });
-    await c.collect(performance.now());
-    await sleep(1000);
-    const r = await c.collect(performance.now());
+    const { r, selfMillicores } = await measure(c, b);
     const mc = r.values.cpuMillicores!;
-    console.log(`# cgroup v1 quota 0.5 CPU: ${mc.toFixed(0)} millicores, ${r.values.memoryMiB!.toFixed(1)} MiB, custom ${JSON.stringify(r.custom)}`);
-    assert.ok(mc > 400 && mc < 600, `quota-limited busy loop: ${mc} millicores`);
-    assert.ok(r.custom['cpuThrottledPeriods']! >= 5, `throttled periods ${r.custom['cpuThrottledPeriods']}`);
-    assert.ok(r.custom['cpuThrottledMs']! > 200, `throttled ms ${r.custom['cpuThrottledMs']}`);
+    console.log(`# cgroup v1, quota 0.5 CPU: cpuacct.usage ${mc.toFixed(0)} millicores, getrusage ${selfMillicores.toFixed(0)}; ${r.values.memoryMiB!.toFixed(1)} MiB; ${JSON.stringify(r.custom)}`);
+    assert.ok(mc > 200 && mc < 560, `quota-limited busy loop: ${mc} millicores`);
+    assertAgrees(mc, selfMillicores, 'cgroup v1');
+    if (mc > 450) {
+      // it had the CPU to reach its quota, so the quota held it back
+      assert.ok(r.custom['cpuThrottledPeriods']! >= 5, `throttled periods ${r.custom['cpuThrottledPeriods']}`);
+      assert.ok(r.custom['cpuThrottledMs']! > 100, `throttled ms ${r.custom['cpuThrottledMs']}`);
+    }
     assert.ok(r.values.memoryMiB! >= 64, `memory ${r.values.memoryMiB} MiB`);
     assert.ok(r.custom['memoryPeakMiB']! >= r.values.memoryMiB! - 1);
   } finally {
-    if (child) await killAndWait(child);
+    if (b) await killAndWait(b.child);
     await removeCgroups(dirs);
   }
 });
 
-test('real cgroup v2 (unified hierarchy): a busy child reads ~1000 millicores and PSI; memory absent is skipped', async (t) => {
+test('real cgroup v2 (unified hierarchy): a busy child read through cpu.stat usage_usec, with PSI; memory absent is skipped', async (t) => {
   const name = uniqueName();
-  const unified = existsSync(join(CG, 'cgroup.controllers')) ? CG : join(CG, 'unified');
-  if (!existsSync(join(unified, 'cgroup.procs'))) return t.skip('no cgroup v2 hierarchy here');
   if (existsSync(join(CG, 'cgroup.controllers'))) return t.skip('pure v2 host: moving a test process into a new cgroup needs delegation; covered by the fixture test');
+  const unified = join(CG, 'unified');
+  if (!existsSync(join(unified, 'cgroup.procs'))) return t.skip('no cgroup v2 hierarchy here');
   const dir = join(unified, name);
   const why = makeCgroups([dir]);
   if (why) return t.skip(`cgroup v2 not writable: ${why}`);
-  let child: ChildProcess | undefined;
+  let b: BusyChild | undefined;
   try {
-    child = spawnNode(BUSY, [join(dir, 'cgroup.procs')]);
-    await waitForExec(child.pid!);
+    b = await spawnBusy([join(dir, 'cgroup.procs')]);
     const loc = await locateCgroup(name);
     assert.deepEqual(loc, { version: 2, name, dir });
     const logs: string[] = [];
     const c = new CgroupCollector(loc!, { metrics: ALL, log: (l) => logs.push(l) });
-    await c.collect(performance.now());
-    await sleep(1000);
-    const r = await c.collect(performance.now());
+    const { r, selfMillicores } = await measure(c, b);
     const mc = r.values.cpuMillicores!;
-    console.log(`# cgroup v2: ${mc.toFixed(0)} millicores, values ${JSON.stringify(r.values)}`);
-    assert.ok(mc > 650 && mc < 1100, `busy loop in v2 cgroup: ${mc} millicores`);
+    console.log(`# cgroup v2: cpu.stat ${mc.toFixed(0)} millicores, getrusage ${selfMillicores.toFixed(0)}; ${JSON.stringify(r.values)}`);
+    assert.ok(mc > 300 && mc < 1100, `busy loop in a v2 cgroup: ${mc} millicores`);
+    assertAgrees(mc, selfMillicores, 'cgroup v2');
     if (existsSync(join(dir, 'cpu.pressure'))) assert.ok(r.values.cpuPressurePct !== undefined);
     if (!existsSync(join(dir, 'memory.current'))) assert.ok(logs.some((l) => /memory.current/.test(l)), logs.join('\n'));
   } finally {
-    if (child) await killAndWait(child);
+    if (b) await killAndWait(b.child);
     await removeCgroups([dir]);
   }
 });
