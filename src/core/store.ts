@@ -518,7 +518,7 @@ export interface Store {
   appendLedger(entries: readonly LedgerEntryInput[], nowMs: number, options?: LedgerAppendOptions): Promise<LedgerEntry[]>;
   /** Two entries (-amount on `from`, +amount on `to`) in one step. */
   transferCredits(transfer: TransferInput, nowMs: number, options?: LedgerAppendOptions): Promise<LedgerEntry[]>;
-  /** Sum of the account's deltas (0 for an unknown account). 'not_found' if out of scope. */
+  /** Sum of the account's deltas (0 for an unknown account). 'forbidden' if out of scope. */
   balance(scope: Scope, account: string): Promise<number>;
   listLedger(scope: Scope, account: string, query?: LedgerQuery): Promise<LedgerEntry[]>;
 
