@@ -78,6 +78,7 @@ export class EnsembleForecaster {
   private readonly available: Uint8Array;
   private readonly scratchLoss: Float64Array;
   private readonly scratchOrder: Int32Array;
+  private cachedName: string | null = null;
   private readonly nSlots: number;
   /** Group of each step (index h - 1). */
   private readonly groupOf: Int32Array;
@@ -211,7 +212,7 @@ export class EnsembleForecaster {
       levels: this.levels,
       confidence: this.confidence(),
       anomaly: { ...this.anomalies.latest },
-      model: [...new Set(this.selected.flat())].sort((a, b) => a - b).map((i) => this.members[i]!.name).join('+'),
+      model: this.modelName(),
     };
   }
 
@@ -309,6 +310,17 @@ export class EnsembleForecaster {
     }
   }
 
+  /** Names of the members blended anywhere, joined by '+' (rebuilt only after a reselection). */
+  private modelName(): string {
+    if (this.cachedName === null) {
+      this.cachedName = [...new Set(this.selected.flat())]
+        .sort((a, b) => a - b)
+        .map((i) => this.members[i]!.name)
+        .join('+');
+    }
+    return this.cachedName;
+  }
+
   /** Selection slot of horizon group g and level index k. */
   private slot(g: number, k: number): number {
     return this.perLevel ? g * this.levels.length + k : g;
@@ -339,6 +351,7 @@ export class EnsembleForecaster {
       if (n === 0) continue;
       const k = Math.min(this.topK, n);
       const next = Array.from(order.subarray(0, k)).sort((a, b) => a - b);
+      if (next.length !== cur.length || next.some((v, j) => v !== cur[j])) this.cachedName = null;
       this.selected[s] = next;
     }
   }
