@@ -148,27 +148,28 @@ export class Sender {
         await new Promise<void>((r) => (this.wake = r));
         continue;
       }
-      let outcome: SendOutcome;
+      // Marked in flight until acknowledged and removed, so the bound never drops (and counts)
+      // a batch the server may already hold; unmarked while waiting to retry.
+      spool.markSending(seq);
+      let outcome: SendOutcome | undefined;
       try {
-        const batch = await spool.read(seq);
-        if (!batch) continue; // dropped or set aside meanwhile
-        outcome = await this.post(JSON.stringify({ ...batch, sentAtMs: this.opts.wallMs() }));
-      } catch (err) {
-        outcome = { kind: 'retry', reason: `spool: ${(err as Error).message}` };
-      }
-      if (this.stopCtl.signal.aborted) break;
-      if (outcome.kind === 'stored' || outcome.kind === 'rejected') {
-        if (this.stats.failingAttempts > 0) {
-          log(`server reachable again after ${this.stats.failingAttempts} failed attempts; ${spool.stats().batches} batches pending`);
+        outcome = await this.attempt(seq);
+        if (outcome === undefined || this.stopCtl.signal.aborted) continue;
+        if (outcome.kind === 'stored' || outcome.kind === 'rejected') {
+          if (this.stats.failingAttempts > 0) {
+            log(`server reachable again after ${this.stats.failingAttempts} failed attempts; ${spool.stats().batches} batches pending`);
+          }
+          this.stats.failingAttempts = 0;
+          if (outcome.kind === 'stored') this.stats.stored++;
+          else {
+            this.stats.rejected++;
+            log(`server rejected batch ${seq} (HTTP ${outcome.status}): ${outcome.message}; dropped, not retried`);
+          }
+          await spool.remove(seq);
+          continue;
         }
-        this.stats.failingAttempts = 0;
-        if (outcome.kind === 'stored') this.stats.stored++;
-        else {
-          this.stats.rejected++;
-          log(`server rejected batch ${seq} (HTTP ${outcome.status}): ${outcome.message}; dropped, not retried`);
-        }
-        await spool.remove(seq);
-        continue;
+      } finally {
+        spool.markSending(undefined);
       }
       const delay = Math.max(backoffDelayMs(this.stats.failingAttempts, this.opts.rng, backoff), outcome.retryAfterMs ?? 0);
       this.stats.failingAttempts++;
@@ -176,6 +177,17 @@ export class Sender {
       this.stats.lastError = outcome.reason;
       log(`sending batch ${seq} failed (${outcome.reason}); ${spool.stats().batches} batches spooled; retry ${this.stats.failingAttempts} in ${Math.round(delay)} ms`);
       await this.sleep(delay);
+    }
+  }
+
+  /** One attempt at the batch; undefined if it is no longer in the spool. */
+  private async attempt(seq: number): Promise<SendOutcome | undefined> {
+    try {
+      const batch = await this.opts.spool.read(seq);
+      if (!batch) return undefined; // dropped or set aside meanwhile
+      return await this.post(JSON.stringify({ ...batch, sentAtMs: this.opts.wallMs() }));
+    } catch (err) {
+      return { kind: 'retry', reason: `spool: ${(err as Error).message}` };
     }
   }
 

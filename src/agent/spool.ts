@@ -91,6 +91,8 @@ export class Spool {
   private droppedTotal = 0;
   private chain: Promise<unknown> = Promise.resolve();
   private closed = false;
+  /** The batch the sender has in flight, exempt from being dropped over the bound. */
+  private sending: number | undefined;
 
   private constructor(
     private readonly opts: SpoolOptions,
@@ -184,8 +186,11 @@ export class Spool {
       const text = JSON.stringify(batch);
       const size = Buffer.byteLength(text);
       const droppedSeqs: number[] = [];
-      while (this.order.length > 0 && this.bytes + size > this.opts.maxBytes) {
-        const old = this.order.shift()!;
+      while (this.bytes + size > this.opts.maxBytes) {
+        // the batch being sent is not dropped: it is already on its way to the server
+        const at = this.order[0] === this.sending ? 1 : 0;
+        if (at >= this.order.length) break;
+        const old = this.order.splice(at, 1)[0]!;
         this.bytes -= this.sizes.get(old)!;
         this.sizes.delete(old);
         droppedSeqs.push(old);
@@ -242,6 +247,14 @@ export class Spool {
       this.drop(sequence);
     });
     return undefined;
+  }
+
+  /**
+   * Marks the batch the sender is sending now (undefined: none). The bound never drops it: it
+   * may already have reached the server, and counting it as dropped would be a lie.
+   */
+  markSending(sequence: number | undefined): void {
+    this.sending = sequence;
   }
 
   /** Removes a batch that the server acknowledged or rejected. Removing one already gone is a no-op. */

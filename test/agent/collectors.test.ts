@@ -185,31 +185,57 @@ async function killAndWait(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-/** Reads a collector and the child's own CPU time at the start and end of the same ~1 s. */
-async function measure(c: Collector, b: BusyChild): Promise<{ r: Reading; selfMillicores: number }> {
-  const [, before] = await Promise.all([c.collect(performance.now()), b.cpuMs()]);
+/**
+ * Reads a collector at the start and end of the same ~1 s, each read bracketed by two readings of
+ * the child's own CPU time (asked in turn, so the collector's reading lies between them however
+ * late the loaded machine delivers the answers). Returns our CPU time (millicores x elapsed) and
+ * the bounds getrusage puts on it, all in CPU-ms.
+ */
+async function measure(c: Collector, b: BusyChild): Promise<{ r: Reading; ourMs: number; minMs: number; maxMs: number; selfMillicores: number }> {
+  const s0 = await b.cpuMs();
   const t0 = performance.now();
+  await c.collect(t0);
+  const s1 = await b.cpuMs();
   await sleep(1000);
-  const [r, after] = await Promise.all([c.collect(performance.now()), b.cpuMs()]);
-  return { r, selfMillicores: ((after - before) * 1000) / (performance.now() - t0) };
+  const s2 = await b.cpuMs();
+  const t1 = performance.now();
+  const r = await c.collect(t1);
+  const s3 = await b.cpuMs();
+  const ourMs = ((r.values.cpuMillicores ?? 0) * (t1 - t0)) / 1000;
+  return { r, ourMs, minMs: s2 - s1, maxMs: s3 - s0, selfMillicores: ((s2 - s1) * 1000) / (t1 - t0) };
 }
 
-/** Ours agrees with getrusage within 10% (plus the 10 ms tick resolution of /proc/<pid>/stat). */
-function assertAgrees(ours: number, self: number, what: string): void {
-  assert.ok(Math.abs(ours - self) <= 0.1 * self + 20, `${what}: ${ours.toFixed(0)} millicores, the child's getrusage says ${self.toFixed(0)}`);
+/** Our CPU time lies within the getrusage bracket, give or take the 10 ms tick of /proc/<pid>/stat at each end. */
+function assertAgrees(m: { ourMs: number; minMs: number; maxMs: number }, what: string): void {
+  assert.ok(m.ourMs >= m.minMs - 20 && m.ourMs <= m.maxMs + 20, `${what}: ${m.ourMs.toFixed(1)} CPU-ms, getrusage brackets it in [${m.minMs.toFixed(1)}, ${m.maxMs.toFixed(1)}]`);
 }
 
 test('a busy loop in a child process measures near 1000 millicores through /proc/<pid>/stat, on its busy thread', async () => {
   const b = await spawnBusy();
   try {
     const c = new PidCollector(b.pid, { metrics: ALL, log: () => {}, threads: true });
-    const { r, selfMillicores } = await measure(c, b);
+    const host = new HostCollector({ metrics: new Set(['cpu']), log: () => {} });
+    const both: Collector = {
+      label: 'pid+host',
+      async collect(monoMs) {
+        const [p, h] = await Promise.all([c.collect(monoMs), host.collect(monoMs)]);
+        return { values: p.values, custom: { ...p.custom, hostCpuMillicores: h.values.cpuMillicores ?? NaN } };
+      },
+    };
+    const m = await measure(both, b);
+    const { r, selfMillicores } = m;
     const mc = r.values.cpuMillicores!;
-    console.log(`# busy loop: /proc/<pid>/stat ${mc.toFixed(0)} millicores, getrusage ${selfMillicores.toFixed(0)}; threads ${JSON.stringify(r.custom)}`);
-    // Near one core when one is free; on a loaded 2-core machine the loop gets less, so this
-    // bound is tolerant and the exact check is the agreement with getrusage.
-    assert.ok(mc > 300 && mc < 1100, `busy loop: ${mc} millicores`);
-    assertAgrees(mc, selfMillicores, 'process');
+    const hostMc = r.custom['hostCpuMillicores']!;
+    delete r.custom['hostCpuMillicores'];
+    const cores = (await import('node:os')).availableParallelism();
+    const idle = cores * 1000 - hostMc;
+    console.log(`# busy loop: /proc/<pid>/stat ${mc.toFixed(0)} millicores, getrusage ${selfMillicores.toFixed(0)}; host busy ${hostMc.toFixed(0)} of ${cores * 1000}`);
+    // The exact check: our arithmetic on /proc/<pid>/stat agrees with the kernel's getrusage.
+    assertAgrees(m, 'process');
+    assert.ok(mc > 0 && mc < 1100, `busy loop: ${mc} millicores`);
+    // Near one core whenever the host had CPU to spare in that second (a runnable loop is never
+    // left waiting while a CPU idles); a loaded machine (other tests) gives it less.
+    if (idle > 250) assert.ok(mc > 750, `host had ${idle.toFixed(0)} idle millicores, yet the loop got only ${mc.toFixed(0)}`);
     assert.ok(r.values.memoryMiB! > 5, `rss ${r.values.memoryMiB} MiB`);
     const threads = Object.entries(r.custom).sort((x, y) => y[1] - x[1]);
     const [busiest, second] = threads;
@@ -269,11 +295,12 @@ test('real cgroup v1: a busy child under a 0.5-CPU quota reads at most ~500 mill
     const loc = await locateCgroup(name);
     assert.equal(loc?.version, 1);
     const c = new CgroupCollector(loc!, { metrics: ALL, log: () => {} });
-    const { r, selfMillicores } = await measure(c, b);
+    const m = await measure(c, b);
+    const { r, selfMillicores } = m;
     const mc = r.values.cpuMillicores!;
     console.log(`# cgroup v1, quota 0.5 CPU: cpuacct.usage ${mc.toFixed(0)} millicores, getrusage ${selfMillicores.toFixed(0)}; ${r.values.memoryMiB!.toFixed(1)} MiB; ${JSON.stringify(r.custom)}`);
-    assert.ok(mc > 200 && mc < 560, `quota-limited busy loop: ${mc} millicores`);
-    assertAgrees(mc, selfMillicores, 'cgroup v1');
+    assert.ok(mc > 0 && mc < 560, `quota-limited busy loop: ${mc} millicores`);
+    assertAgrees(m, 'cgroup v1');
     if (mc > 450) {
       // it had the CPU to reach its quota, so the quota held it back
       assert.ok(r.custom['cpuThrottledPeriods']! >= 5, `throttled periods ${r.custom['cpuThrottledPeriods']}`);
@@ -302,11 +329,12 @@ test('real cgroup v2 (unified hierarchy): a busy child read through cpu.stat usa
     assert.deepEqual(loc, { version: 2, name, dir });
     const logs: string[] = [];
     const c = new CgroupCollector(loc!, { metrics: ALL, log: (l) => logs.push(l) });
-    const { r, selfMillicores } = await measure(c, b);
+    const m = await measure(c, b);
+    const { r, selfMillicores } = m;
     const mc = r.values.cpuMillicores!;
     console.log(`# cgroup v2: cpu.stat ${mc.toFixed(0)} millicores, getrusage ${selfMillicores.toFixed(0)}; ${JSON.stringify(r.values)}`);
-    assert.ok(mc > 300 && mc < 1100, `busy loop in a v2 cgroup: ${mc} millicores`);
-    assertAgrees(mc, selfMillicores, 'cgroup v2');
+    assert.ok(mc > 0 && mc < 1100, `busy loop in a v2 cgroup: ${mc} millicores`);
+    assertAgrees(m, 'cgroup v2');
     if (existsSync(join(dir, 'cpu.pressure'))) assert.ok(r.values.cpuPressurePct !== undefined);
     if (!existsSync(join(dir, 'memory.current'))) assert.ok(logs.some((l) => /memory.current/.test(l)), logs.join('\n'));
   } finally {

@@ -95,6 +95,23 @@ test('the bound drops the OLDEST batches, counts them and says how many; the new
   }
 });
 
+test('the batch in flight is never dropped over the bound (it may already be at the server); the next oldest goes', async () => {
+  const dir = tmp();
+  try {
+    const s = await Spool.open({ dir, maxBytes: 3 * size(10), log: () => {}, firstSequence: 10 });
+    for (let i = 0; i < 3; i++) await s.append(batch);
+    s.markSending(10);
+    assert.deepEqual(await s.append(batch), { sequence: 13, dropped: 1 });
+    assert.deepEqual(s.pending(), [10, 12, 13]);
+    s.markSending(undefined);
+    await s.remove(10);
+    assert.deepEqual(await s.append(batch), { sequence: 14, dropped: 0 });
+    await s.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('property: under any mix of appends and acknowledgements, nothing is lost within the bound and only the oldest are dropped', async () => {
   await fc.assert(
     fc.asyncProperty(fc.array(fc.oneof(fc.integer({ min: 1, max: 4 }), fc.constant(0)), { maxLength: 30 }), fc.integer({ min: 1, max: 6 }), async (ops, boundBatches) => {
