@@ -101,7 +101,7 @@ export function parseAgentConfig(input: AgentCliInput, env: Record<string, strin
   else if (/\s/.test(token)) issues.push({ path: '--token', message: 'must not contain whitespace' });
 
   const intervalMs = integer(issues, '--interval-ms', input.intervalMs, AGENT_DEFAULTS.intervalMs, 10, 3_600_000);
-  const batchMs = integer(issues, '--batch-ms', input.batchMs, AGENT_DEFAULTS.batchMs, 10, 86_400_000);
+  const batchMs = integer(issues, '--batch-ms', input.batchMs, Math.max(AGENT_DEFAULTS.batchMs, intervalMs), 10, 86_400_000);
   if (batchMs < intervalMs) issues.push({ path: '--batch-ms', message: `must be at least --interval-ms (${intervalMs}), got ${batchMs}` });
   if (batchMs / intervalMs > 10_000) issues.push({ path: '--batch-ms', message: `holds more than 10000 samples per instance at --interval-ms ${intervalMs}` });
   const spoolMaxMb = integer(issues, '--spool-max-mb', input.spoolMaxMb, AGENT_DEFAULTS.spoolMaxMb, 1, 1_048_576);

@@ -32,6 +32,7 @@ test('options: defaults, targets as NAME=instanceId, token from the environment'
   const d = parseAgentConfig({ server: 'https://cp.example', token: 't', agentId: 'a1', metrics: 'cpu,memory' });
   assert.deepEqual(d.targets, [{ kind: 'host', instanceId: 'a1' }], 'no target given: the host, under the agent id');
   assert.deepEqual(d.metrics, ['cpu', 'memory']);
+  assert.equal(parseAgentConfig({ server: 'http://x', token: 't', intervalMs: '10000' }).batchMs, 10000, 'a batch holds at least one interval by default');
 });
 
 test('options: every problem is reported at once, by option name', () => {

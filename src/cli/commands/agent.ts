@@ -18,7 +18,7 @@ export function register(program: Command): void {
     .option('--pid <pid=instanceId>', 'sample a process (/proc/<pid>/stat) as this instance; repeatable', collect)
     .option('--threads', 'with --pid: also report per-thread CPU (custom metrics thread.<tid>.cpuMillicores)')
     .option('--interval-ms <ms>', `sampling interval (default ${AGENT_DEFAULTS.intervalMs})`)
-    .option('--batch-ms <ms>', `how often a batch is made and sent (default ${AGENT_DEFAULTS.batchMs})`)
+    .option('--batch-ms <ms>', `how often a batch is made and sent (default ${AGENT_DEFAULTS.batchMs}, or the interval if longer)`)
     .option('--metrics <list>', `comma-separated metric set (default ${METRIC_NAMES.join(',')})`)
     .option('--spool <dir>', `on-disk buffer of unsent batches (default ${AGENT_DEFAULTS.spoolDir})`)
     .option('--spool-max-mb <MiB>', `bound of the spool; beyond it the oldest batches are dropped (default ${AGENT_DEFAULTS.spoolMaxMb})`)
