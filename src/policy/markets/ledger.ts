@@ -1,0 +1,273 @@
+// One ledger for every market: CPU credits, money, resource units, bonding units and bidding
+// priority. Pure and in memory; the control plane's store persists the journal later (each
+// committed transaction is one append-only entry, the same shape as a SQLite transaction).
+//
+// Double entry: every movement takes an integer amount of one asset from one account to another,
+// so the sum of every asset over all accounts is exactly zero after every transaction. Money and
+// credits therefore never appear or vanish: earnings come out of an issuer account, spending goes
+// into a sink account, and taxes and penalties go to named system accounts (SYSTEM below), so
+// "conserved apart from taxes and penalties" is checked as "the totals, system accounts included,
+// are exactly zero, and each tax account holds exactly the taxes charged".
+//
+// Atomicity: a transaction is built move by move and committed at once; commit checks every
+// resulting balance against the account rules first and applies all of the moves or none of them
+// (a refusal is a value with the reason, never a half-applied change).
+import { InputError } from '../../core/errors.js';
+
+/**
+ * The assets, each an integer count of its smallest unit:
+ *  - credit:   CPU credits in milli-credits (1 credit = one vCPU at 100 % for one minute)
+ *  - money:    money in micro-units (the store's "microcredits": 1 unit = 1,000,000)
+ *  - cpu:      CPU in millicores
+ *  - memory:   memory in MiB
+ *  - bond:     bonding units (whole units)
+ *  - priority: bidding priority standing in milli-points
+ */
+export type Asset = 'credit' | 'money' | 'cpu' | 'memory' | 'bond' | 'priority';
+export const ASSETS: readonly Asset[] = ['credit', 'money', 'cpu', 'memory', 'bond', 'priority'];
+
+/** Milli-credits per credit. */
+export const MILLICREDITS_PER_CREDIT = 1000;
+/** Micro-units per money unit. */
+export const MICROS_PER_UNIT = 1_000_000;
+
+/**
+ * Named system accounts. Every tax, penalty, issue and sink has its own, so a report can say
+ * where each unit went. System accounts (prefix `system:`) may go below zero: an issuer's
+ * negative balance is what it has issued.
+ */
+export const SYSTEM = {
+  /** Issues earned CPU credits (its balance is minus every credit ever earned and kept). */
+  CREDIT_ISSUER: 'system:credit-issuer',
+  /** Receives the credits spent above baseline (burst usage). */
+  CREDIT_SPENT: 'system:credit-spent',
+  /** Receives accrued credits that expired (stopped longer than the credit lifespan). */
+  CREDIT_EXPIRED: 'system:credit-expired',
+  /** Settles surplus credits that were charged in money (its balance is minus the credits charged). */
+  SURPLUS_SETTLED: 'system:surplus-settled',
+  /** Receives the money charged for surplus credits (unlimited mode). */
+  SURPLUS_CHARGES: 'system:surplus-charges',
+  /** Holds bonded credits (bonding is irreversible: nothing ever leaves this account). */
+  BONDED: 'system:bonded',
+  /** Receives the bonding tax. */
+  BONDING_TAX: 'system:bonding-tax',
+  /** Issues bonding units. */
+  BOND_ISSUER: 'system:bond-issuer',
+  /** Issues money paid into tenant accounts from outside (deposits). */
+  MONEY_ISSUER: 'system:money-issuer',
+  /** Receives what running spot instances pay. */
+  MARKET_REVENUE: 'system:market-revenue',
+  /** Pays preemption fees on the operator's behalf (its balance is minus the fees it paid). */
+  MARKET_PENALTIES: 'system:market-penalties',
+  /** Receives bidding-priority reductions taken as preemption penalties. */
+  PRIORITY_PENALTIES: 'system:priority-penalties',
+  /** Issues host capacity (resource units) when a host joins. */
+  CAPACITY_ISSUER: 'system:capacity',
+} as const;
+
+/** Account name helpers (one convention for every market). */
+export const account = {
+  credits: (instance: string) => `credits:${instance}`,
+  /** Surplus credits spent by an unlimited instance, as a negative balance. */
+  surplus: (instance: string) => `surplus:${instance}`,
+  bonds: (instance: string) => `bonds:${instance}`,
+  tenant: (tenant: string) => `tenant:${tenant}`,
+  /** What a tenant has been billed and owes (may go negative: an amount due). */
+  invoice: (tenant: string) => `invoice:${tenant}`,
+  /** A tenant's bidding-priority standing (0 or below: reductions taken as penalties). */
+  priority: (tenant: string) => `priority:${tenant}`,
+  /** Unallocated capacity of a host (resource units). */
+  host: (host: string) => `host:${host}`,
+  /** Resource units held by an instance (its allocation). */
+  alloc: (instance: string) => `alloc:${instance}`,
+};
+
+/** Account prefixes whose balances may go below zero (everything else must stay >= 0). */
+export const NEGATIVE_ALLOWED_PREFIXES: readonly string[] = ['system:', 'surplus:', 'invoice:', 'priority:'];
+
+export function defaultNegativeAllowed(accountName: string): boolean {
+  for (const p of NEGATIVE_ALLOWED_PREFIXES) if (accountName.startsWith(p)) return true;
+  return false;
+}
+
+export interface Move {
+  asset: Asset;
+  from: string;
+  to: string;
+  /** Positive safe integer, in the asset's unit. */
+  amount: number;
+}
+
+export interface JournalEntry {
+  /** Gap-free, increasing from 1. */
+  seq: number;
+  atMs: number;
+  /** What kind of operation (e.g. 'credit-accrual', 'bond', 'loan', 'loan-revert', 'preemption-penalty'). */
+  kind: string;
+  moves: readonly Move[];
+  reasons: readonly string[];
+  /** What the entry is about (an instance, bid or loan id). */
+  ref: string | null;
+}
+
+export type CommitResult =
+  | { ok: true; entry: JournalEntry }
+  | { ok: false; reason: 'insufficient'; account: string; asset: Asset; balance: number; wouldBe: number; kind: string };
+
+export interface LedgerOptions {
+  /** May this account go below zero? Default: the prefixes in NEGATIVE_ALLOWED_PREFIXES. */
+  negativeAllowed?: (accountName: string, asset: Asset) => boolean;
+  /** Keep every committed entry in memory (default true). */
+  keepJournal?: boolean;
+  /** Called after each commit (e.g. to persist it). */
+  onCommit?: (entry: JournalEntry) => void;
+}
+
+/** A transaction being built: moves are only checked and applied by `Ledger.commit`. */
+export class Tx {
+  readonly moves: Move[] = [];
+  readonly reasons: string[];
+  constructor(
+    readonly kind: string,
+    readonly atMs: number,
+    reasons: readonly string[] = [],
+    readonly ref: string | null = null,
+  ) {
+    this.reasons = reasons.slice();
+  }
+
+  /** Adds a movement; a zero amount is skipped. Throws InputError on a bad amount (a bug, not a decision). */
+  move(asset: Asset, from: string, to: string, amount: number): this {
+    if (amount === 0) return this;
+    if (!Number.isSafeInteger(amount) || amount < 0) {
+      throw new InputError(`ledger move of ${asset} from ${from} to ${to}: amount must be a non-negative safe integer, got ${amount}`, { field: 'amount' });
+    }
+    if (from === to) throw new InputError(`ledger move of ${asset}: from and to are the same account (${from})`, { field: 'to' });
+    this.moves.push({ asset, from, to, amount });
+    return this;
+  }
+
+  get empty(): boolean {
+    return this.moves.length === 0;
+  }
+}
+
+export class Ledger {
+  private readonly balances = new Map<Asset, Map<string, number>>();
+  private readonly journalEntries: JournalEntry[] = [];
+  private seqCounter = 0;
+  private readonly negativeAllowed: (accountName: string, asset: Asset) => boolean;
+  private readonly keepJournal: boolean;
+  private readonly onCommit: ((entry: JournalEntry) => void) | undefined;
+
+  constructor(options: LedgerOptions = {}) {
+    for (const a of ASSETS) this.balances.set(a, new Map());
+    this.negativeAllowed = options.negativeAllowed ?? defaultNegativeAllowed;
+    this.keepJournal = options.keepJournal ?? true;
+    this.onCommit = options.onCommit;
+  }
+
+  /** Current balance of an account in one asset (0 for an account never used). */
+  balance(accountName: string, asset: Asset): number {
+    return this.balances.get(asset)!.get(accountName) ?? 0;
+  }
+
+  /** Sum over every account of one asset: always exactly 0 (double entry). */
+  total(asset: Asset): number {
+    let s = 0;
+    for (const v of this.balances.get(asset)!.values()) s += v;
+    return s;
+  }
+
+  /** Every account holding a non-zero balance of `asset`, with its balance. */
+  accounts(asset: Asset): Array<[string, number]> {
+    return [...this.balances.get(asset)!.entries()].filter(([, v]) => v !== 0).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  }
+
+  /** Committed entries, oldest first (empty when keepJournal is false). */
+  get journal(): readonly JournalEntry[] {
+    return this.journalEntries;
+  }
+
+  /** Number of committed transactions. */
+  get seq(): number {
+    return this.seqCounter;
+  }
+
+  begin(kind: string, atMs: number, reasons: readonly string[] = [], ref: string | null = null): Tx {
+    return new Tx(kind, atMs, reasons, ref);
+  }
+
+  /**
+   * Checks every balance the transaction touches and applies all of its moves, or none: an
+   * account that may not go negative and would is a refusal (a value, nothing changed).
+   */
+  commit(tx: Tx): CommitResult {
+    const moves = tx.moves;
+    if (moves.length === 1) {
+      const m = moves[0]!;
+      const map = this.balances.get(m.asset)!;
+      const fromBal = map.get(m.from) ?? 0;
+      const wouldBe = fromBal - m.amount;
+      if (wouldBe < 0 && !this.negativeAllowed(m.from, m.asset)) {
+        return { ok: false, reason: 'insufficient', account: m.from, asset: m.asset, balance: fromBal, wouldBe, kind: tx.kind };
+      }
+      const toBal = (map.get(m.to) ?? 0) + m.amount;
+      if (!Number.isSafeInteger(wouldBe) || !Number.isSafeInteger(toBal)) {
+        throw new InputError(`ledger ${tx.kind}: a balance of ${m.asset} would leave the safe integer range`, { field: 'amount' });
+      }
+      map.set(m.from, wouldBe);
+      map.set(m.to, toBal);
+    } else if (moves.length > 1) {
+      // Net change per (asset, account), checked before anything is applied.
+      const net = new Map<string, { asset: Asset; account: string; delta: number }>();
+      const key = (a: Asset, acc: string) => `${a}\u0000${acc}`;
+      for (const m of moves) {
+        const kf = key(m.asset, m.from);
+        const kt = key(m.asset, m.to);
+        const f = net.get(kf) ?? { asset: m.asset, account: m.from, delta: 0 };
+        f.delta -= m.amount;
+        net.set(kf, f);
+        const t = net.get(kt) ?? { asset: m.asset, account: m.to, delta: 0 };
+        t.delta += m.amount;
+        net.set(kt, t);
+      }
+      for (const n of net.values()) {
+        const bal = this.balance(n.account, n.asset);
+        const wouldBe = bal + n.delta;
+        if (n.delta < 0 && wouldBe < 0 && !this.negativeAllowed(n.account, n.asset)) {
+          return { ok: false, reason: 'insufficient', account: n.account, asset: n.asset, balance: bal, wouldBe, kind: tx.kind };
+        }
+        if (!Number.isSafeInteger(wouldBe)) {
+          throw new InputError(`ledger ${tx.kind}: the ${n.asset} balance of ${n.account} would leave the safe integer range`, { field: 'amount' });
+        }
+      }
+      for (const n of net.values()) {
+        if (n.delta !== 0) this.balances.get(n.asset)!.set(n.account, this.balance(n.account, n.asset) + n.delta);
+      }
+    }
+    const entry: JournalEntry = { seq: ++this.seqCounter, atMs: tx.atMs, kind: tx.kind, moves: moves.slice(), reasons: tx.reasons.slice(), ref: tx.ref };
+    if (this.keepJournal) this.journalEntries.push(entry);
+    this.onCommit?.(entry);
+    return { ok: true, entry };
+  }
+
+  /** One move as its own transaction. */
+  transfer(asset: Asset, from: string, to: string, amount: number, kind: string, atMs: number, reasons: readonly string[] = [], ref: string | null = null): CommitResult {
+    return this.commit(this.begin(kind, atMs, reasons, ref).move(asset, from, to, amount));
+  }
+
+  /**
+   * Replays a journal onto an empty ledger and returns it (the store's recovery path, and a check
+   * that the journal alone explains every balance).
+   */
+  static replay(entries: readonly JournalEntry[], options: LedgerOptions = {}): Ledger {
+    const l = new Ledger({ ...options, negativeAllowed: () => true });
+    for (const e of entries) {
+      const tx = l.begin(e.kind, e.atMs, e.reasons, e.ref);
+      for (const m of e.moves) tx.move(m.asset, m.from, m.to, m.amount);
+      l.commit(tx);
+    }
+    return l;
+  }
+}
