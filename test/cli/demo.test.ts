@@ -1,17 +1,12 @@
-// `prescient demo` / `prescient start`: the tour runs the real backtest and simulate code paths on
+// `prescient demo`: the tour runs the real backtest and simulate code paths on
 // a small synthetic workload, prints both tables and writes the same files as those commands.
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { formatSimulations, parseDemoOptions, runDemo } from '../../src/cli/commands/demo.js';
-import { START_NOTICE } from '../../src/cli/commands/start.js';
-import { buildProgram } from '../../src/cli/main.js';
 import { InputError } from '../../src/core/errors.js';
-
-const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
 test('demo all: backtest table (engine and both baselines) and simulation table (static, vpa), with their files', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'prescient-demo-'));
@@ -77,28 +72,4 @@ test('the simulation table shows allocation relative to the first policy', () =>
   const lines = formatSimulations([row('static', 200, 1000), row('vpa', 50, 400)]).trimEnd().split('\n');
   assert.equal(lines.length, 3);
   assert.match(lines[2]!, /^vpa +1\.00% +50\.00% +0\.00% +25\.00% +25\.00% +40\.00%$/);
-});
-
-test('start says the control plane is not built while src/server does not exist, then runs the demo', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'prescient-start-'));
-  const write = process.stdout.write;
-  let text = '';
-  process.stdout.write = ((chunk: string | Uint8Array) => {
-    text += String(chunk);
-    return true;
-  }) as typeof process.stdout.write;
-  try {
-    await buildProgram().parseAsync(['node', 'prescient', 'start', '--series', '2', '--days', '2', '--out', dir, '--no-progress']);
-  } finally {
-    process.stdout.write = write;
-  }
-  try {
-    assert.equal(existsSync(join(repoRoot, 'src', 'server')), false, 'src/server exists: `prescient start` must start the control plane now, not print START_NOTICE');
-    assert.ok(text.startsWith(START_NOTICE));
-    assert.match(text, /Forecasting backtest/);
-    assert.match(text, /Rightsizing simulation/);
-    assert.match(text, /done in \d+\.\d s/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
 });

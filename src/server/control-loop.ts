@@ -1,0 +1,801 @@
+// The control loop: the shell around the decision core. Each tick:
+//
+//   ingest telemetry received since the last tick -> update the per instance+resource online
+//   forecasters -> decide() with the policy runner -> apply the plan through the Driver
+//   (applyPlan: a failure rolls the plan back and is recorded with its cause) -> commit
+//   allocations, hosts, audit entries (with reasons) and forecasts to the store in ONE
+//   transaction -> publish events.
+//
+// The decisions stay in src/policy; this file only moves data. Time comes from an injected Clock
+// and randomness from a seeded Rng, so a test drives ticks with a virtual clock. A tick that runs
+// longer than the tick interval is reported (metric + 'overrun' event), never silently skipped;
+// the next tick then starts at once (no burst to catch up). A commit that fails (store down) is
+// kept and retried with the next tick's commit, and reported.
+//
+// The loop keeps its own model of the fleet (what it believes), separate from the driver's world:
+// the model changes only after the driver applied a whole plan.
+import type { Priority } from '../core/model.js';
+import type { Action, Amounts, Plan } from '../core/plan.js';
+import { applyPlan, type ApplyResult, type Driver } from '../core/ports.js';
+import type { ResourceVector } from '../core/resources.js';
+import type { Rng } from '../core/rng.js';
+import {
+  ALL_TENANTS,
+  type AuditInput,
+  type ForecastInput,
+  type HostInput,
+  type HostRecord,
+  type InstanceInput,
+  type InstancePatch,
+  type InstanceRecord,
+  type InstanceState as StoredInstanceState,
+  type Store,
+} from '../core/store.js';
+import type { TelemetryBatch } from '../core/telemetry.js';
+import type { PolicyRunner } from '../policy/framework/decide.js';
+import type { Forecasts, HostState, InstanceState, Snapshot } from '../policy/framework/types.js';
+import type { Clock } from './clock.js';
+import type { EventBus } from './events.js';
+import { DEFAULT_FORECAST_LEVELS, SeriesForecasters, quantileAt, type ForecasterOptions, type LatestForecast } from './forecasters.js';
+import type { ServerMetrics } from './metrics.js';
+
+export const CONTROL_LOOP_ACTOR = 'control-loop';
+
+export interface ControlLoopOptions {
+  store: Store;
+  driver: Driver;
+  runner: PolicyRunner;
+  clock: Clock;
+  rng: Rng;
+  events: EventBus;
+  metrics?: ServerMetrics;
+  /** Wall time between ticks, ms (default 1000). */
+  tickMs?: number;
+  /** Model seconds one tick stands for (default 300: the embedded fleet replays a 5-minute workload one sample per tick). */
+  stepSeconds?: number;
+  /** Forecaster settings; `everyTicks` defaults to max(1, ceil(instances / 2000)) at load. */
+  forecast?: Partial<Omit<ForecasterOptions, 'stepSeconds'>>;
+  /** Ticks of usage and allocation kept per instance for the API and the dashboard (default 240). */
+  historyTicks?: number;
+  /** Called at the start of every tick, before ingest (the simulated fleet reports its telemetry here). */
+  beforeTick?: (tick: number, nowMs: number) => void | Promise<void>;
+  /** Most actions listed in one 'actions' event (the audit log has all of them). Default 200. */
+  maxEventActions?: number;
+  onError?: (err: unknown, where: string) => void;
+}
+
+export interface TickPhasesMs {
+  ingest: number;
+  forecast: number;
+  decide: number;
+  apply: number;
+  commit: number;
+  publish: number;
+}
+
+export interface TickReport {
+  tick: number;
+  startedAtMs: number;
+  durationMs: number;
+  /** How late the tick started compared with its slot (live scheduling only). */
+  lateMs: number;
+  phasesMs: TickPhasesMs;
+  samplesIngested: number;
+  forecastsUpdated: number;
+  actions: number;
+  applied: boolean;
+  failure?: { index: number; action: Action; error: string; rollbackErrors: string[] };
+  committed: boolean;
+  commitError?: string;
+  overrun: boolean;
+}
+
+/** What the loop knows about one managed instance. */
+export interface ManagedInstance {
+  readonly state: InstanceState;
+  tenant: string;
+  priority: Priority;
+  request: ResourceVector;
+  /** The full allocation vector (disk and network are carried, not managed). */
+  allocationVector: ResourceVector;
+  lifecycle: StoredInstanceState;
+  labels: Record<string, string>;
+  /** Index of the instance in the history arrays. */
+  readonly row: number;
+  lastSampleMs: number;
+}
+
+export interface ManagedHost {
+  readonly state: HostState;
+  record: HostInput;
+  /** Usage reported for the host itself (host agents), else NaN. */
+  reported: Amounts;
+}
+
+interface Ingested {
+  cpuSum: number;
+  cpuN: number;
+  memMax: number;
+  lastMs: number;
+}
+
+/** Recent per-tick usage and allocation of every instance, in rings indexed by tick. */
+class History {
+  readonly times: Float64Array;
+  private rows: Float32Array[] = [];
+  constructor(readonly length: number) {
+    this.times = new Float64Array(length).fill(NaN);
+  }
+  /** 4 series per row: usage cpu, usage memory, allocation cpu, allocation memory. */
+  ensure(row: number): void {
+    while (this.rows.length <= row) this.rows.push(new Float32Array(this.length * 4).fill(NaN));
+  }
+  clear(row: number): void {
+    this.rows[row]?.fill(NaN);
+  }
+  set(row: number, tick: number, u: Amounts, a: Amounts): void {
+    const r = this.rows[row]!;
+    const k = (tick % this.length) * 4;
+    r[k] = u.cpu;
+    r[k + 1] = u.memory;
+    r[k + 2] = a.cpu;
+    r[k + 3] = a.memory;
+  }
+  stamp(tick: number, ms: number): void {
+    this.times[tick % this.length] = ms;
+  }
+  /** The last `n` ticks up to `tick`, oldest first. */
+  read(row: number, tick: number, n: number): HistoryPoint[] {
+    const r = this.rows[row];
+    const out: HistoryPoint[] = [];
+    if (!r) return out;
+    const count = Math.min(n, this.length, tick + 1);
+    for (let t = tick - count + 1; t <= tick; t++) {
+      if (t < 0) continue;
+      const k = (t % this.length) * 4;
+      const atMs = this.times[t % this.length]!;
+      if (Number.isNaN(atMs)) continue;
+      out.push({ tick: t, atMs, usage: { cpuMillicores: num(r[k]!), memoryMiB: num(r[k + 1]!) }, allocation: { cpuMillicores: num(r[k + 2]!), memoryMiB: num(r[k + 3]!) } });
+    }
+    return out;
+  }
+}
+
+export interface HistoryPoint {
+  tick: number;
+  atMs: number;
+  usage: { cpuMillicores: number | null; memoryMiB: number | null };
+  allocation: { cpuMillicores: number | null; memoryMiB: number | null };
+}
+
+const num = (x: number): number | null => (Number.isFinite(x) ? x : null);
+
+function phaseTimer(clock: Clock): () => number {
+  let last = clock.monotonicMs();
+  return () => {
+    const now = clock.monotonicMs();
+    const d = now - last;
+    last = now;
+    return d;
+  };
+}
+
+/** Pending writes of ticks whose commit failed: retried with the next commit. */
+interface PendingCommit {
+  instances: Set<string>;
+  hosts: Set<string>;
+  audit: AuditInput[];
+  forecasts: Map<string, ForecastInput>;
+}
+
+export class ControlLoop {
+  readonly tickMs: number;
+  readonly stepSeconds: number;
+  private readonly store: Store;
+  private readonly clock: Clock;
+  private readonly instances = new Map<string, ManagedInstance>();
+  private readonly hosts = new Map<string, ManagedHost>();
+  private instanceList: InstanceState[] = [];
+  private hostList: HostState[] = [];
+  private listsDirty = true;
+  private inbox: TelemetryBatch[] = [];
+  private readonly changes: Array<() => void> = [];
+  private forecasters!: SeriesForecasters;
+  private history: History;
+  private freeRows: number[] = [];
+  private nextRow = 0;
+  private tickIndex = -1;
+  private startS = NaN;
+  private pending: PendingCommit = { instances: new Set(), hosts: new Set(), audit: [], forecasts: new Map() };
+  private running: Promise<TickReport> | null = null;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private stopped = true;
+  private nextDueMs = NaN;
+  private loaded = false;
+  lastReport: TickReport | undefined;
+  readonly totals = { ticks: 0, overruns: 0, planFailures: 0, commitFailures: 0, actionsApplied: 0 };
+
+  constructor(private readonly o: ControlLoopOptions) {
+    this.store = o.store;
+    this.clock = o.clock;
+    this.tickMs = o.tickMs ?? 1000;
+    this.stepSeconds = o.stepSeconds ?? 300;
+    if (!(this.tickMs > 0)) throw new RangeError(`tickMs must be > 0, got ${this.tickMs}`);
+    if (!(this.stepSeconds > 0)) throw new RangeError(`stepSeconds must be > 0, got ${this.stepSeconds}`);
+    this.history = new History(Math.max(2, o.historyTicks ?? 240));
+  }
+
+  // ------------------------------------------------------------------------------ model
+
+  /** Loads hosts and instances from the store (once, before the first tick). */
+  async load(): Promise<void> {
+    const [hosts, instances] = await Promise.all([this.store.listHosts(), this.store.listInstances(ALL_TENANTS)]);
+    const managed = instances.filter((i) => isManagedLifecycle(i.state));
+    const f = this.o.forecast ?? {};
+    this.forecasters = new SeriesForecasters({
+      horizonSteps: f.horizonSteps ?? 12,
+      levels: f.levels ?? DEFAULT_FORECAST_LEVELS,
+      members: f.members ?? 'fast',
+      everyTicks: f.everyTicks ?? Math.max(1, Math.ceil(managed.length / 2000)),
+      stepSeconds: this.stepSeconds,
+    });
+    for (const h of hosts) this.putHost(h);
+    for (const i of managed) this.putInstance(i);
+    this.loaded = true;
+  }
+
+  private putHost(h: HostInput): void {
+    const cap = { cpu: h.capacity.cpuMillicores, memory: h.capacity.memoryMiB };
+    const existing = this.hosts.get(h.id);
+    if (existing) {
+      // Capacity changes come from the operator; power state stays what the loop believes.
+      (existing.state as { capacity: Amounts }).capacity = cap;
+      existing.record = { ...h, active: existing.state.on };
+    } else {
+      this.hosts.set(h.id, { state: { id: h.id, capacity: cap, on: h.active }, record: { ...h }, reported: { cpu: NaN, memory: NaN } });
+    }
+    this.listsDirty = true;
+  }
+
+  private putInstance(r: InstanceInput | InstanceRecord): void {
+    const existing = this.instances.get(r.id);
+    if (existing) {
+      existing.tenant = r.tenant;
+      existing.priority = r.priority;
+      existing.request = { ...r.request };
+      existing.labels = { ...(r.labels ?? {}) };
+      (existing.state as { capacity: Amounts }).capacity = { cpu: r.request.cpuMillicores, memory: r.request.memoryMiB };
+      return;
+    }
+    const row = this.freeRows.pop() ?? this.nextRow++;
+    this.history.ensure(row);
+    this.history.clear(row);
+    const hostId = r.hostId !== null && this.hosts.has(r.hostId) ? r.hostId : null;
+    const state: InstanceState = {
+      id: r.id,
+      hostId,
+      units: { cpu: 'millicores', memory: 'MiB' },
+      capacity: { cpu: r.request.cpuMillicores, memory: r.request.memoryMiB },
+      allocation: { cpu: r.allocation.cpuMillicores, memory: r.allocation.memoryMiB },
+      lastUsage: { cpu: NaN, memory: NaN },
+      samples: 0,
+    };
+    this.instances.set(r.id, {
+      state,
+      tenant: r.tenant,
+      priority: r.priority,
+      request: { ...r.request },
+      allocationVector: { ...r.allocation },
+      lifecycle: hostId === null ? 'pending' : r.state,
+      labels: { ...(r.labels ?? {}) },
+      row,
+      lastSampleMs: NaN,
+    });
+    this.forecasters?.add(r.id);
+    this.listsDirty = true;
+  }
+
+  private dropInstance(id: string): void {
+    const m = this.instances.get(id);
+    if (!m) return;
+    this.instances.delete(id);
+    this.freeRows.push(m.row);
+    this.forecasters.remove(id);
+    this.o.runner.forget(id);
+    this.pending.instances.delete(id);
+    this.listsDirty = true;
+  }
+
+  /** An instance created or changed through the API (applied at the start of the next tick). */
+  upsertInstance(r: InstanceRecord): void {
+    this.changes.push(() => {
+      if (isManagedLifecycle(r.state)) this.putInstance(r);
+      else this.dropInstance(r.id);
+    });
+  }
+
+  /** An instance removed through the API: it leaves the model now (its pending writes are dropped). */
+  removeInstance(id: string): void {
+    this.dropInstance(id);
+  }
+
+  upsertHost(h: HostRecord): void {
+    this.changes.push(() => this.putHost(h));
+  }
+
+  /** Telemetry received (already validated, authorized and stored): used at the next tick. */
+  ingest(batch: TelemetryBatch): void {
+    this.inbox.push(batch);
+  }
+
+  hasInstance(id: string): boolean {
+    return this.instances.has(id);
+  }
+  hasHost(id: string): boolean {
+    return this.hosts.has(id);
+  }
+  instance(id: string): ManagedInstance | undefined {
+    return this.instances.get(id);
+  }
+  host(id: string): ManagedHost | undefined {
+    return this.hosts.get(id);
+  }
+  hostIds(): string[] {
+    return [...this.hosts.keys()].sort();
+  }
+  instanceIds(): string[] {
+    return [...this.instances.keys()];
+  }
+  get currentTick(): number {
+    return this.tickIndex;
+  }
+  latestForecast(id: string): LatestForecast | undefined {
+    return this.forecasters?.latest(id);
+  }
+  historyOf(id: string, n: number): HistoryPoint[] {
+    const m = this.instances.get(id);
+    return m ? this.history.read(m.row, this.tickIndex, n) : [];
+  }
+  get forecastOptions(): ForecasterOptions {
+    return this.forecasters.options;
+  }
+
+  /** Allocated, used and forecast capacity of a host (forecast: sum of the residents' quantile at step 1). */
+  hostUsage(id: string, level = 0.9): HostUsage | undefined {
+    const h = this.hosts.get(id);
+    if (!h) return undefined;
+    const allocated = { cpu: 0, memory: 0 };
+    const used = { cpu: 0, memory: 0 };
+    const forecast = { cpu: 0, memory: 0 };
+    let residents = 0;
+    let withForecast = 0;
+    for (const m of this.instances.values()) {
+      if (m.state.hostId !== id) continue;
+      residents++;
+      allocated.cpu += fin(m.state.allocation.cpu);
+      allocated.memory += fin(m.state.allocation.memory);
+      used.cpu += fin(m.state.lastUsage.cpu);
+      used.memory += fin(m.state.lastUsage.memory);
+      const f = this.forecasters.latest(m.state.id);
+      if (f?.cpu || f?.memory) withForecast++;
+      forecast.cpu += f?.cpu ? quantileAt(f.cpu, level, 1) : fin(m.state.lastUsage.cpu);
+      forecast.memory += f?.memory ? quantileAt(f.memory, level, 1) : fin(m.state.lastUsage.memory);
+    }
+    return { host: h, residents, withForecast, allocated, used, forecast, level };
+  }
+
+  // ------------------------------------------------------------------------------ tick
+
+  /** Runs one tick now. Ticks never overlap: a call during a tick waits for it and runs after. */
+  async tick(lateMs = 0): Promise<TickReport> {
+    while (this.running) await this.running.catch(() => undefined);
+    const p = this.runTick(lateMs);
+    this.running = p;
+    try {
+      return await p;
+    } finally {
+      this.running = null;
+    }
+  }
+
+  private async runTick(lateMs: number): Promise<TickReport> {
+    if (!this.loaded) await this.load();
+    const clock = this.clock;
+    const startedAtMs = clock.nowMs();
+    const t0 = clock.monotonicMs();
+    const lap = phaseTimer(clock);
+    const tick = ++this.tickIndex;
+    if (Number.isNaN(this.startS)) this.startS = Math.floor(startedAtMs / 1000);
+    const nowS = this.startS + tick * this.stepSeconds;
+    const metrics = this.o.metrics;
+
+    await this.o.beforeTick?.(tick, startedAtMs);
+    for (const change of this.changes.splice(0)) change();
+    if (this.listsDirty) {
+      this.instanceList = [...this.instances.values()].map((m) => m.state);
+      this.hostList = [...this.hosts.values()].map((h) => h.state);
+      this.listsDirty = false;
+    }
+
+    // 1. Ingest.
+    const samplesIngested = this.ingestInbox(tick, nowS, startedAtMs);
+    const ingestMs = lap();
+
+    // 2. Forecasters.
+    const changed = this.forecasters.step(tick, startedAtMs);
+    for (const id of changed) {
+      const m = this.instances.get(id)!;
+      const f = this.forecasters.latest(id)!;
+      for (const key of ['cpu', 'memory'] as const) {
+        const pf = f[key];
+        if (pf) this.pending.forecasts.set(`${id}\u0000${key}`, { instanceId: id, resource: key, madeAtMs: f.madeAtMs, stepSeconds: f.stepSeconds, forecast: pf });
+      }
+      void m;
+    }
+    const forecastMs = lap();
+
+    // 3. Decide.
+    const snapshot: Snapshot = { nowS, stepSeconds: this.stepSeconds, instances: this.instanceList, hosts: this.hostList };
+    const runner = this.o.runner;
+    const forecasts: Forecasts = runner.profile.forecast ? runner.forecasts(snapshot, nowS) : this.forecasters.all();
+    const { plan } = runner.decideWithReasons(snapshot, forecasts, nowS, this.o.rng);
+    const decideMs = lap();
+
+    // 4. Apply.
+    let result: ApplyResult = { ok: true, applied: 0, rollbackErrors: [] };
+    if (plan.actions.length > 0) {
+      try {
+        result = await applyPlan(this.o.driver, plan);
+      } catch (error) {
+        // applyPlan itself does not throw; a driver that breaks its contract is still a failed plan.
+        result = { ok: false, applied: 0, failed: { index: 0, action: plan.actions[0]!, error }, rollbackErrors: [] };
+      }
+    }
+    const audit = this.recordPlan(plan, result, startedAtMs, tick);
+    if (result.ok) this.adopt(plan);
+    for (const m of this.instances.values()) this.history.set(m.row, tick, m.state.lastUsage, m.state.allocation);
+    this.history.stamp(tick, startedAtMs);
+    const applyMs = lap();
+
+    // 5. Commit (one transaction, with whatever earlier failed commits left behind).
+    const commit = await this.commit(audit, startedAtMs);
+    const commitMs = lap();
+
+    // 6. Publish.
+    const failure = result.failed
+      ? { index: result.failed.index, action: result.failed.action, error: describeError(result.failed.error), rollbackErrors: result.rollbackErrors.map(describeError) }
+      : undefined;
+    this.publish(plan, result, failure, tick, startedAtMs);
+    const publishMs = lap();
+
+    const durationMs = clock.monotonicMs() - t0;
+    const overrun = durationMs > this.tickMs;
+    const report: TickReport = {
+      tick,
+      startedAtMs,
+      durationMs,
+      lateMs,
+      phasesMs: { ingest: ingestMs, forecast: forecastMs, decide: decideMs, apply: applyMs, commit: commitMs, publish: publishMs },
+      samplesIngested,
+      forecastsUpdated: changed.length,
+      actions: plan.actions.length,
+      applied: result.ok,
+      ...(failure ? { failure } : {}),
+      committed: commit.ok,
+      ...(commit.error ? { commitError: commit.error } : {}),
+      overrun,
+    };
+    this.totals.ticks++;
+    if (overrun) this.totals.overruns++;
+    if (!result.ok) this.totals.planFailures++;
+    if (!commit.ok) this.totals.commitFailures++;
+    if (result.ok) this.totals.actionsApplied += plan.actions.length;
+    if (metrics) {
+      metrics.ticks.inc();
+      metrics.tickSeconds.observe(durationMs / 1000);
+      for (const [phase, ms] of Object.entries(report.phasesMs)) metrics.tickPhaseSeconds.observe({ phase }, ms / 1000);
+      if (overrun) metrics.overruns.inc();
+      if (!result.ok) metrics.planFailures.inc();
+      if (!commit.ok) metrics.commitFailures.inc();
+      metrics.instances.set(this.instances.size);
+      metrics.hosts.set(this.hosts.size);
+      let on = 0;
+      for (const h of this.hosts.values()) if (h.state.on) on++;
+      metrics.hostsOn.set(on);
+    }
+    if (overrun) {
+      this.o.events.publish('overrun', { tick, durationMs, tickMs: this.tickMs, lateMs, phasesMs: report.phasesMs });
+    }
+    this.o.events.publish('tick', {
+      tick,
+      atMs: startedAtMs,
+      nowS,
+      durationMs,
+      lateMs,
+      phasesMs: report.phasesMs,
+      instances: this.instances.size,
+      hosts: this.hosts.size,
+      hostsOn: this.hostList.filter((h) => h.on).length,
+      samplesIngested,
+      forecastsUpdated: changed.length,
+      actions: plan.actions.length,
+      applied: result.ok,
+      committed: commit.ok,
+      overrun,
+    });
+    this.lastReport = report;
+    return report;
+  }
+
+  private ingestInbox(tick: number, nowS: number, nowMs: number): number {
+    const batches = this.inbox;
+    this.inbox = [];
+    let count = 0;
+    const acc = new Map<string, Ingested>();
+    for (const b of batches) {
+      for (const p of b.profiles) {
+        let a = acc.get(p.instanceId);
+        if (!a) {
+          a = { cpuSum: 0, cpuN: 0, memMax: NaN, lastMs: NaN };
+          acc.set(p.instanceId, a);
+        }
+        for (const s of p.samples) {
+          count++;
+          const v = s.values;
+          if (v.cpuMillicores !== undefined) {
+            a.cpuSum += v.cpuMillicores;
+            a.cpuN++;
+          }
+          if (v.memoryMiB !== undefined) a.memMax = Number.isNaN(a.memMax) ? v.memoryMiB : Math.max(a.memMax, v.memoryMiB);
+          if (!(s.timestampMs <= a.lastMs)) a.lastMs = s.timestampMs;
+        }
+      }
+    }
+    for (const [id, a] of acc) {
+      const usage = { cpu: a.cpuN > 0 ? a.cpuSum / a.cpuN : NaN, memory: a.memMax };
+      const m = this.instances.get(id);
+      if (m) {
+        const s = m.state;
+        // The allocation that was in effect while the usage happened (before this tick's plan).
+        this.o.runner.observe(s, usage, s.allocation, nowS);
+        s.lastUsage = usage;
+        s.samples++;
+        m.lastSampleMs = a.lastMs;
+        this.forecasters.record(id, usage);
+        continue;
+      }
+      const h = this.hosts.get(id);
+      if (h) h.reported = usage;
+    }
+    // Instances without telemetry this tick keep their last usage but get a gap in the history.
+    for (const m of this.instances.values()) {
+      if (!acc.has(m.state.id) && m.state.samples > 0 && m.lastSampleMs < nowMs - 3 * this.tickMs) {
+        m.state.lastUsage = { cpu: NaN, memory: NaN };
+      }
+    }
+    void tick;
+    return count;
+  }
+
+  /** The model after a successfully applied plan. */
+  private adopt(plan: Plan): void {
+    for (const a of plan.actions) {
+      switch (a.kind) {
+        case 'resize': {
+          const m = this.instances.get(a.instance);
+          if (!m) break;
+          m.state.allocation = { cpu: a.cpu, memory: a.memory };
+          m.allocationVector = {
+            ...m.allocationVector,
+            cpuMillicores: Number.isFinite(a.cpu) ? a.cpu : m.allocationVector.cpuMillicores,
+            memoryMiB: Number.isFinite(a.memory) ? a.memory : m.allocationVector.memoryMiB,
+          };
+          this.pending.instances.add(a.instance);
+          break;
+        }
+        case 'migrate': {
+          const m = this.instances.get(a.instance);
+          if (!m) break;
+          m.state.hostId = a.to;
+          if (m.lifecycle === 'pending') m.lifecycle = 'running';
+          this.pending.instances.add(a.instance);
+          break;
+        }
+        case 'power': {
+          const h = this.hosts.get(a.host);
+          if (!h) break;
+          h.state.on = a.on;
+          h.record = { ...h.record, active: a.on };
+          this.pending.hosts.add(a.host);
+          break;
+        }
+      }
+    }
+  }
+
+  /** Audit entries of a plan: applied, or failed / rolled back / skipped with the cause. */
+  private recordPlan(plan: Plan, r: ApplyResult, atMs: number, tick: number): AuditInput[] {
+    const out: AuditInput[] = [];
+    const failedAt = r.failed?.index ?? -1;
+    const cause = r.failed ? describeError(r.failed.error) : '';
+    const rb = r.rollbackErrors.length > 0 ? `; rollback errors: ${r.rollbackErrors.map(describeError).join('; ')}` : '';
+    plan.actions.forEach((action, i) => {
+      let result: AuditInput['result'] = 'applied';
+      let error: string | null = null;
+      if (!r.ok) {
+        if (i < failedAt) {
+          result = 'rolled_back';
+          error = `rolled back: action ${failedAt} of the plan failed: ${cause}${rb}`;
+        } else if (i === failedAt) {
+          result = 'failed';
+          error = `${cause}${rb}`;
+        } else {
+          result = 'skipped';
+          error = `not applied: action ${failedAt} of the plan failed`;
+        }
+      }
+      const instanceId = action.kind === 'power' ? null : action.instance;
+      const m = instanceId ? this.instances.get(instanceId) : undefined;
+      const hostId = action.kind === 'power' ? action.host : action.kind === 'migrate' ? action.to : (m?.state.hostId ?? null);
+      out.push({
+        atMs,
+        actor: CONTROL_LOOP_ACTOR,
+        action: { ...action, tick },
+        reasons: [...action.reasons],
+        result,
+        error,
+        instanceId,
+        hostId: hostId || null,
+        tenant: m?.tenant ?? null,
+      });
+      this.o.metrics?.actions.inc({ kind: action.kind, result });
+    });
+    return out;
+  }
+
+  private async commit(audit: AuditInput[], nowMs: number): Promise<{ ok: boolean; error?: string }> {
+    const pend = this.pending;
+    pend.audit.push(...audit);
+    if (pend.instances.size === 0 && pend.hosts.size === 0 && pend.audit.length === 0 && pend.forecasts.size === 0) return { ok: true };
+    const patches: InstancePatch[] = [];
+    for (const id of pend.instances) {
+      const m = this.instances.get(id);
+      if (!m) continue;
+      patches.push({ id, hostId: m.state.hostId, allocation: { ...m.allocationVector }, state: m.lifecycle });
+    }
+    const hosts: HostInput[] = [];
+    for (const id of pend.hosts) {
+      const h = this.hosts.get(id);
+      if (h) hosts.push(h.record);
+    }
+    const forecasts = [...pend.forecasts.values()].filter((f) => this.instances.has(f.instanceId));
+    const auditNow = pend.audit;
+    // Writes made while this commit is in flight go into a fresh pending set.
+    this.pending = { instances: new Set(), hosts: new Set(), audit: [], forecasts: new Map() };
+    try {
+      await this.store.transaction(async (tx) => {
+        // Hosts first: an instance may move onto a host that was just powered on.
+        for (const h of hosts) await tx.upsertHost(h, nowMs);
+        if (patches.length > 0) await tx.updateInstances(ALL_TENANTS, patches, nowMs);
+        if (auditNow.length > 0) await tx.appendAudit(auditNow);
+        if (forecasts.length > 0) await tx.putForecasts(forecasts);
+      });
+      return { ok: true };
+    } catch (err) {
+      // Keep everything for the next commit (newer writes of the same rows win).
+      const next = this.pending;
+      for (const id of pend.instances) next.instances.add(id);
+      for (const id of pend.hosts) next.hosts.add(id);
+      next.audit.unshift(...auditNow);
+      for (const [k, f] of pend.forecasts) if (!next.forecasts.has(k)) next.forecasts.set(k, f);
+      const error = describeError(err);
+      this.o.onError?.(err, 'commit');
+      this.o.events.publish('commit-failed', { error, pendingAudit: next.audit.length, pendingInstances: next.instances.size });
+      return { ok: false, error };
+    }
+  }
+
+  private publish(plan: Plan, r: ApplyResult, failure: TickReport['failure'], tick: number, atMs: number): void {
+    const events = this.o.events;
+    if (plan.actions.length > 0) {
+      const max = this.o.maxEventActions ?? 200;
+      const byTenant = new Map<string | undefined, Action[]>();
+      for (const a of plan.actions) {
+        const tenant = a.kind === 'power' ? undefined : this.instances.get(a.instance)?.tenant;
+        let list = byTenant.get(tenant);
+        if (!list) byTenant.set(tenant, (list = []));
+        list.push(a);
+      }
+      const result = r.ok ? 'applied' : 'rolled_back';
+      for (const [tenant, list] of byTenant) {
+        events.publish('actions', { tick, atMs, result, count: list.length, actions: list.slice(0, max), truncated: list.length > max }, tenant);
+      }
+    }
+    if (failure) {
+      const a = failure.action;
+      const tenant = a.kind === 'power' ? undefined : this.instances.get(a.instance)?.tenant;
+      events.publish('plan-failed', { tick, atMs, failedIndex: failure.index, action: a, error: failure.error, rolledBack: r.applied, rollbackErrors: failure.rollbackErrors }, tenant);
+    }
+  }
+
+  // ------------------------------------------------------------------------------ live scheduling
+
+  /** Starts ticking every tickMs (fixed rate; an overrun delays the next tick, it does not skip it). */
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.nextDueMs = this.clock.nowMs();
+    this.schedule(0);
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => void this.runScheduled(), Math.max(0, delayMs));
+  }
+
+  private async runScheduled(): Promise<void> {
+    this.timer = null;
+    if (this.stopped) return;
+    const lateMs = Math.max(0, this.clock.nowMs() - this.nextDueMs);
+    try {
+      await this.tick(lateMs);
+    } catch (err) {
+      this.o.onError?.(err, 'tick');
+    }
+    this.nextDueMs += this.tickMs;
+    const now = this.clock.nowMs();
+    if (now > this.nextDueMs) this.nextDueMs = now; // overran: start the next tick now (reported by the tick)
+    this.schedule(this.nextDueMs - now);
+  }
+
+  /** Stops ticking and waits for a tick in progress; then flushes pending writes once. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.running) await this.running.catch(() => undefined);
+    const p = this.pending;
+    if (this.loaded && (p.audit.length > 0 || p.instances.size > 0 || p.hosts.size > 0 || p.forecasts.size > 0)) {
+      await this.commit([], this.clock.nowMs());
+    }
+  }
+
+  get isRunning(): boolean {
+    return !this.stopped;
+  }
+}
+
+export interface HostUsage {
+  host: ManagedHost;
+  residents: number;
+  withForecast: number;
+  allocated: Amounts;
+  used: Amounts;
+  forecast: Amounts;
+  level: number;
+}
+
+function fin(x: number): number {
+  return Number.isFinite(x) ? x : 0;
+}
+
+function isManagedLifecycle(s: StoredInstanceState): boolean {
+  return s === 'pending' || s === 'running';
+}
+
+/** An error as one line with its cause chain ("host h1 is off (caused by: ...)"). */
+export function describeError(err: unknown): string {
+  const parts: string[] = [];
+  let e: unknown = err;
+  for (let depth = 0; e !== undefined && e !== null && depth < 5; depth++) {
+    if (e instanceof Error) {
+      const code = (e as { code?: unknown }).code;
+      parts.push(`${typeof code === 'string' ? `${code}: ` : ''}${e.message}`);
+      e = (e as { cause?: unknown }).cause;
+    } else {
+      parts.push(String(e));
+      break;
+    }
+  }
+  return parts.join(' (caused by: ') + ')'.repeat(Math.max(0, parts.length - 1));
+}

@@ -1,0 +1,168 @@
+// Request schemas of the HTTP API (zod 4). Every quantity carries its unit in its name, is
+// finite, non-negative and bounded (anything above ABSURD is an error, not data). Objects are
+// strict: an unknown field is an error that names it.
+import { z } from 'zod';
+import { instanceIdSchema, telemetrySampleSchema } from '../core/telemetry.js';
+
+export const ABSURD = 1e12;
+export const idSchema = instanceIdSchema;
+export const prioritySchema = z.enum(['critical', 'high', 'normal', 'low']);
+const quantity = z.number().finite().min(0).max(ABSURD);
+const positiveQuantity = z.number().finite().gt(0).max(ABSURD);
+
+/** Average and peak of one resource; the peak may not be below the average. */
+const averagePeak = z
+  .strictObject({ average: quantity, peak: quantity })
+  .refine((d) => d.peak >= d.average, { message: 'peak must be >= average', path: ['peak'] });
+
+export const burstSpikeSchema = z.strictObject({
+  /** Probability that a spike has this shape (the spikes' probabilities sum to 1). */
+  probability: z.number().finite().min(0).max(1),
+  /** Demand during the spike as a multiple of the average. */
+  multiplier: z.number().finite().min(1).max(1000),
+  durationSeconds: z.number().finite().gt(0).max(86_400),
+});
+
+/** Burst behaviour: spikes arrive at `ratePerHour`; their shape follows a discrete distribution. */
+export const burstSchema = z
+  .strictObject({
+    ratePerHour: z.number().finite().min(0).max(3600),
+    spikes: z.array(burstSpikeSchema).min(1).max(32),
+  })
+  .refine((b) => Math.abs(b.spikes.reduce((s, x) => s + x.probability, 0) - 1) <= 1e-6, {
+    message: 'spike probabilities must sum to 1',
+    path: ['spikes'],
+  });
+
+export const interruptibilitySchema = z.strictObject({
+  /** How well the workload tolerates being interrupted (preempted, paused, migrated). */
+  tolerance: z.enum(['none', 'low', 'medium', 'high']),
+  /** Most interruptions per day it accepts. */
+  maxPerDay: z.number().int().min(0).max(1440),
+  /** Longest interruption it accepts, seconds. */
+  maxDurationSeconds: z.number().finite().min(0).max(86_400),
+});
+
+export const workloadProfileSchema = z.strictObject({
+  /** Profile id; generated when absent. Re-submitting an id replaces that profile. */
+  id: idSchema.optional(),
+  /** Owner (admin tokens only; a tenant token always submits for its own tenant). */
+  tenant: idSchema.optional(),
+  /** The instance this profile describes, if it runs already. */
+  instanceId: idSchema.optional(),
+  priority: prioritySchema,
+  demand: z.strictObject({
+    cpuMillicores: averagePeak,
+    memoryMiB: averagePeak,
+    networkKiBps: averagePeak.optional(),
+  }),
+  burst: burstSchema.optional(),
+  interruptibility: interruptibilitySchema,
+  /** Expected total runtime (for the estimate in the instance status). */
+  expectedRuntimeSeconds: z.number().finite().gt(0).max(10 * 365 * 86_400).optional(),
+});
+export type WorkloadProfileBody = z.infer<typeof workloadProfileSchema>;
+
+export const bidSchema = z.strictObject({
+  id: idSchema.optional(),
+  tenant: idSchema.optional(),
+  profileId: idSchema,
+  instanceId: idSchema.optional(),
+  /** Price offered, credits per hour (stored as integer microcredits). */
+  price: z.number().finite().gt(0).max(1e9),
+  /** Defaults to the profile's priority. */
+  priority: prioritySchema.optional(),
+});
+export type BidBody = z.infer<typeof bidSchema>;
+
+export const runtimeFeedbackSchema = z.strictObject({
+  instanceId: idSchema,
+  /** Sampling interval of the samples, ms. */
+  intervalMs: z.number().int().min(10).max(86_400_000).default(1000),
+  samples: z.array(telemetrySampleSchema).min(1).max(10_000),
+  /** The workload finished. */
+  completed: z.boolean().optional(),
+  /** Actual runtime so far (or in total when completed), seconds. */
+  runtimeSeconds: z.number().finite().min(0).max(10 * 365 * 86_400).optional(),
+});
+export type RuntimeFeedbackBody = z.infer<typeof runtimeFeedbackSchema>;
+
+export const resourceRequestSchema = z.strictObject({
+  cpuMillicores: positiveQuantity,
+  memoryMiB: positiveQuantity,
+  diskKiBps: quantity.optional(),
+  networkKiBps: quantity.optional(),
+});
+
+export const instanceCreateSchema = z.strictObject({
+  id: idSchema,
+  tenant: idSchema.optional(),
+  priority: prioritySchema.default('normal'),
+  request: resourceRequestSchema,
+  labels: z.record(z.string().min(1).max(64), z.string().max(256)).optional(),
+});
+export type InstanceCreateBody = z.infer<typeof instanceCreateSchema>;
+
+export const hostCreateSchema = z.strictObject({
+  id: idSchema,
+  capacity: resourceRequestSchema,
+  active: z.boolean().default(true),
+  labels: z.record(z.string().min(1).max(64), z.string().max(256)).optional(),
+});
+
+/** Global and per-instance control settings. */
+export const policySettingsSchema = z
+  .strictObject({
+    /** 0 = conservative (keep headroom), 1 = aggressive (pack tightly). */
+    aggressiveness: z.number().finite().min(0).max(1).optional(),
+    /** Most migrations of one instance per hour. */
+    maxMigrationsPerHour: z.number().int().min(0).max(3600).optional(),
+    /** Fraction of demand that may go unserved before the instance counts as degraded. */
+    degradationThreshold: z.number().finite().min(0).max(1).optional(),
+  })
+  .refine((s) => Object.keys(s).length > 0, { message: 'give at least one setting' });
+export type PolicySettings = z.infer<typeof policySettingsSchema>;
+
+export const tokenCreateSchema = z
+  .strictObject({
+    role: z.enum(['admin', 'tenant', 'agent']),
+    tenant: idSchema.optional(),
+    /** Agent tokens: the agent id (generated when absent). */
+    agentId: idSchema.optional(),
+    /** Agent tokens: the instances (or hosts) it may report telemetry for. */
+    instanceIds: z.array(idSchema).min(1).max(100_000).optional(),
+    label: z.string().max(200).optional(),
+    expiresInSeconds: z.number().int().min(1).max(10 * 365 * 86_400).optional(),
+  })
+  .superRefine((t, ctx) => {
+    if (t.role === 'tenant' && t.tenant === undefined) ctx.addIssue({ code: 'custom', message: 'a tenant token needs a tenant', path: ['tenant'] });
+    if (t.role === 'agent' && t.instanceIds === undefined) ctx.addIssue({ code: 'custom', message: 'an agent token needs the instanceIds it may report for', path: ['instanceIds'] });
+    if (t.role !== 'agent' && t.instanceIds !== undefined) ctx.addIssue({ code: 'custom', message: 'only agent tokens take instanceIds', path: ['instanceIds'] });
+    if (t.role === 'admin' && t.tenant !== undefined) ctx.addIssue({ code: 'custom', message: 'an admin token has no tenant', path: ['tenant'] });
+  });
+export type TokenCreateBody = z.infer<typeof tokenCreateSchema>;
+
+export const idParams = z.strictObject({ id: idSchema });
+export const instanceStatusQuery = z.strictObject({ instance_id: idSchema, access_token: z.string().optional() });
+export const listQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(10_000).optional(),
+  access_token: z.string().optional(),
+});
+export const auditQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(10_000).optional(),
+  afterSeq: z.coerce.number().int().min(0).optional(),
+  instanceId: idSchema.optional(),
+  order: z.enum(['asc', 'desc']).optional(),
+  access_token: z.string().optional(),
+});
+export const eventsQuery = z.strictObject({ access_token: z.string().optional() });
+export const forecastQuery = z.strictObject({
+  /** Steps of recent actual usage returned with the forecast (default 120). */
+  history: z.coerce.number().int().min(0).max(10_000).optional(),
+  access_token: z.string().optional(),
+});
+export const availabilityQuery = z.strictObject({
+  /** Quantile of predicted demand to subtract (default 0.9). */
+  level: z.coerce.number().finite().gt(0).lt(1).optional(),
+  access_token: z.string().optional(),
+});
