@@ -23,6 +23,19 @@ BEGIN SELECT RAISE(ABORT, '${table} is append-only'); END;
 CREATE TRIGGER ${table}_no_delete BEFORE DELETE ON ${table}
 BEGIN SELECT RAISE(ABORT, '${table} is append-only'); END;`;
 
+/** Sample metric columns as of migration 1 (a later metric gets its own migration). */
+const ROLLUP_METRICS_V1 = [
+  'cpu_millicores',
+  'memory_mib',
+  'disk_read_kibps',
+  'disk_write_kibps',
+  'network_rx_kibps',
+  'network_tx_kibps',
+  'cpu_pressure_pct',
+  'memory_pressure_pct',
+  'io_pressure_pct',
+];
+
 const PRIORITY = `CHECK (priority IN ('critical', 'high', 'normal', 'low'))`;
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -88,18 +101,27 @@ CREATE TABLE samples (
 ) STRICT;
 CREATE INDEX samples_ts ON samples(ts_ms);
 
--- Per instance, minute and metric: count, sum, min, max of the samples stored (mean = sum/count).
+-- Per instance and minute: count, sum, min, max of each metric over the samples stored (mean =
+-- sum/count). One wide row per (instance, minute), so a batch costs one upsert per instance and
+-- minute, not one per metric. Custom metrics go to custom_rollups, one row per metric.
 CREATE TABLE rollups (
   instance_id TEXT NOT NULL,
   minute_ms INTEGER NOT NULL,
+  ${ROLLUP_METRICS_V1.map((m) => `${m}_n INTEGER NOT NULL, ${m}_sum REAL NOT NULL, ${m}_min REAL, ${m}_max REAL`).join(',\n  ')},
+  PRIMARY KEY (instance_id, minute_ms)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX rollups_minute ON rollups(minute_ms);
+CREATE TABLE custom_rollups (
+  instance_id TEXT NOT NULL,
+  minute_ms INTEGER NOT NULL,
   metric TEXT NOT NULL,
-  count INTEGER NOT NULL,
+  n INTEGER NOT NULL,
   sum REAL NOT NULL,
   min REAL NOT NULL,
   max REAL NOT NULL,
   PRIMARY KEY (instance_id, minute_ms, metric)
 ) STRICT, WITHOUT ROWID;
-CREATE INDEX rollups_minute ON rollups(minute_ms);
+CREATE INDEX custom_rollups_minute ON custom_rollups(minute_ms);
 
 -- Latest forecast per instance and resource; arrays as little-endian float64 BLOBs.
 CREATE TABLE forecasts (

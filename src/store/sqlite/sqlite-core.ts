@@ -88,6 +88,15 @@ type MissingMetric = Exclude<keyof MetricValues, (typeof METRIC_COLUMNS)[number]
 const everyMetricHasAColumn: [MissingMetric] extends [never] ? true : MissingMetric = true;
 void everyMetricHasAColumn;
 
+const ROLLUP_UPSERT = `INSERT INTO rollups (instance_id, minute_ms, ${METRIC_COLUMNS.map(([, c]) => `${c}_n, ${c}_sum, ${c}_min, ${c}_max`).join(', ')})
+  VALUES (?, ?, ${METRIC_COLUMNS.map(() => '?, ?, ?, ?').join(', ')})
+  ON CONFLICT (instance_id, minute_ms) DO UPDATE SET ${METRIC_COLUMNS.map(
+    ([, c]) =>
+      `${c}_n = ${c}_n + excluded.${c}_n, ${c}_sum = ${c}_sum + excluded.${c}_sum, ` +
+      `${c}_min = min(coalesce(${c}_min, excluded.${c}_min), coalesce(excluded.${c}_min, ${c}_min)), ` +
+      `${c}_max = max(coalesce(${c}_max, excluded.${c}_max), coalesce(excluded.${c}_max, ${c}_max))`,
+  ).join(', ')}`;
+
 /** Roll-up name of a custom metric. */
 export const customMetricName = (name: string): string => `custom.${name}`;
 
@@ -327,21 +336,13 @@ export class SqliteCore {
         `INSERT OR IGNORE INTO samples (instance_id, ts_ms, interval_ms, agent_id, ${METRIC_COLUMNS.map((m) => m[1]).join(', ')}, custom)
          VALUES (?, ?, ?, ?, ${METRIC_COLUMNS.map(() => '?').join(', ')}, ?)`,
       );
-      // Roll-ups are accumulated in memory for the whole batch, then merged once per
-      // (instance, minute, metric): only samples actually inserted count, so a sample sent twice
-      // (in two batches) is counted once.
-      const aggs = new Map<string, { instanceId: string; minuteMs: number; metric: string; count: number; sum: number; min: number; max: number }>();
-      const acc = (instanceId: string, minuteMs: number, metric: string, v: number): void => {
-        const key = `${instanceId}\u0000${minuteMs}\u0000${metric}`;
-        const a = aggs.get(key);
-        if (a) {
-          a.count++;
-          a.sum += v;
-          if (v < a.min) a.min = v;
-          if (v > a.max) a.max = v;
-        } else aggs.set(key, { instanceId, minuteMs, metric, count: 1, sum: v, min: v, max: v });
-      };
-      const params: Param[] = new Array(4 + METRIC_COLUMNS.length + 1);
+      // Roll-ups are accumulated in memory for the whole batch, then merged with one upsert per
+      // (instance, minute): only samples actually inserted count, so a sample sent twice (in two
+      // batches) is counted once. acc holds [n, sum, min, max] per metric column.
+      const NM = METRIC_COLUMNS.length;
+      const aggs = new Map<string, { instanceId: string; minuteMs: number; acc: Float64Array }>();
+      const customAggs = new Map<string, { instanceId: string; minuteMs: number; metric: string; n: number; sum: number; min: number; max: number }>();
+      const params: Param[] = new Array(4 + NM + 1);
       let stored = 0;
       let skipped = 0;
       for (let pi = 0; pi < batch.profiles.length; pi++) {
@@ -350,6 +351,8 @@ export class SqliteCore {
         const instanceId = checkId(what, `profiles[${pi}].instanceId`, prof.instanceId);
         const intervalMs = prof.intervalMs;
         if (!Number.isSafeInteger(intervalMs) || intervalMs <= 0) invalid(what, `profiles[${pi}].intervalMs`, `must be a positive integer, got ${intervalMs}`);
+        let cur: Float64Array | undefined;
+        let curMinute = -1;
         for (let si = 0; si < prof.samples.length; si++) {
           const s = prof.samples[si]!;
           const ts = s.timestampMs;
@@ -359,37 +362,86 @@ export class SqliteCore {
           params[2] = intervalMs;
           params[3] = agentId;
           const values = s.values as Record<string, number | undefined>;
-          for (let k = 0; k < METRIC_COLUMNS.length; k++) {
+          for (let k = 0; k < NM; k++) {
             const v = values[METRIC_COLUMNS[k]![0]];
             if (v !== undefined && !Number.isFinite(v)) invalid(what, `profiles[${pi}].samples[${si}].values.${METRIC_COLUMNS[k]![0]}`, `must be finite, got ${v}`);
             params[4 + k] = v ?? null;
           }
           let custom: string | null = null;
           if (s.custom) {
-            for (const [name, v] of Object.entries(s.custom))
-              if (!Number.isFinite(v)) invalid(what, `profiles[${pi}].samples[${si}].custom.${name}`, `must be finite, got ${v}`);
+            for (const name in s.custom)
+              if (!Number.isFinite(s.custom[name])) invalid(what, `profiles[${pi}].samples[${si}].custom.${name}`, `must be finite, got ${s.custom[name]}`);
             custom = JSON.stringify(s.custom);
           }
-          params[4 + METRIC_COLUMNS.length] = custom;
+          params[4 + NM] = custom;
           if (insert.run(...params).changes === 0) {
             skipped++;
             continue;
           }
           stored++;
           const minuteMs = ts - (ts % MINUTE_MS);
-          for (let k = 0; k < METRIC_COLUMNS.length; k++) {
-            const v = params[4 + k];
-            if (v !== null) acc(instanceId, minuteMs, METRIC_COLUMNS[k]![0], v as number);
+          if (minuteMs !== curMinute || !cur) {
+            const key = `${instanceId}\u0000${minuteMs}`;
+            let a = aggs.get(key);
+            if (!a) {
+              a = { instanceId, minuteMs, acc: new Float64Array(NM * 4) };
+              aggs.set(key, a);
+            }
+            cur = a.acc;
+            curMinute = minuteMs;
           }
-          if (s.custom) for (const [name, v] of Object.entries(s.custom)) acc(instanceId, minuteMs, customMetricName(name), v);
+          for (let k = 0; k < NM; k++) {
+            const v = params[4 + k] as number | null;
+            if (v === null) continue;
+            const o = k * 4;
+            if (cur[o] === 0) {
+              cur[o + 2] = v;
+              cur[o + 3] = v;
+            } else {
+              if (v < cur[o + 2]!) cur[o + 2] = v;
+              if (v > cur[o + 3]!) cur[o + 3] = v;
+            }
+            cur[o]!++;
+            cur[o + 1]! += v;
+          }
+          if (s.custom)
+            for (const name in s.custom) {
+              const v = s.custom[name]!;
+              const metric = customMetricName(name);
+              const key = `${instanceId}\u0000${minuteMs}\u0000${metric}`;
+              const a = customAggs.get(key);
+              if (a) {
+                a.n++;
+                a.sum += v;
+                if (v < a.min) a.min = v;
+                if (v > a.max) a.max = v;
+              } else customAggs.set(key, { instanceId, minuteMs, metric, n: 1, sum: v, min: v, max: v });
+            }
         }
       }
-      const merge = this.stmt(
-        `INSERT INTO rollups (instance_id, minute_ms, metric, count, sum, min, max) VALUES (?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (instance_id, minute_ms, metric) DO UPDATE SET count = count + excluded.count, sum = sum + excluded.sum,
-           min = min(min, excluded.min), max = max(max, excluded.max)`,
-      );
-      for (const a of aggs.values()) merge.run(a.instanceId, a.minuteMs, a.metric, a.count, a.sum, a.min, a.max);
+      const merge = this.stmt(ROLLUP_UPSERT);
+      const mp: Param[] = new Array(2 + NM * 4);
+      for (const a of aggs.values()) {
+        mp[0] = a.instanceId;
+        mp[1] = a.minuteMs;
+        for (let k = 0; k < NM; k++) {
+          const o = k * 4;
+          const n = a.acc[o]!;
+          mp[2 + o] = n;
+          mp[3 + o] = a.acc[o + 1]!;
+          mp[4 + o] = n > 0 ? a.acc[o + 2]! : null;
+          mp[5 + o] = n > 0 ? a.acc[o + 3]! : null;
+        }
+        merge.run(...mp);
+      }
+      if (customAggs.size) {
+        const mergeCustom = this.stmt(
+          `INSERT INTO custom_rollups (instance_id, minute_ms, metric, n, sum, min, max) VALUES (?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (instance_id, minute_ms, metric) DO UPDATE SET n = n + excluded.n, sum = sum + excluded.sum,
+             min = min(min, excluded.min), max = max(max, excluded.max)`,
+        );
+        for (const a of customAggs.values()) mergeCustom.run(a.instanceId, a.minuteMs, a.metric, a.n, a.sum, a.min, a.max);
+      }
       this.run('INSERT INTO telemetry_batches (agent_id, sequence, received_at_ms, samples) VALUES (?, ?, ?, ?)', agentId, sequence, receivedAtMs, stored);
       return { duplicate: false, samplesStored: stored, samplesSkipped: skipped };
     });
@@ -418,28 +470,30 @@ export class SqliteCore {
     checkFinite('roll-up query', 'fromMs', q.fromMs);
     checkFinite('roll-up query', 'toMs', q.toMs);
     if (!this.telemetryVisible(scope, instanceId)) return [];
-    const rows = this.all(
-      'SELECT * FROM rollups WHERE instance_id = ? AND minute_ms >= ? AND minute_ms < ? ORDER BY minute_ms, metric',
-      instanceId,
-      q.fromMs,
-      q.toMs,
-    );
     const want = q.metrics ? new Set(q.metrics) : undefined;
     const out: Rollup[] = [];
-    for (const r of rows) {
-      if (want && !want.has(r.metric as string)) continue;
-      const count = r.count as number;
-      out.push({
-        instanceId,
-        minuteStartMs: r.minute_ms as number,
-        metric: r.metric as string,
-        count,
-        mean: (r.sum as number) / count,
-        max: r.max as number,
-        min: r.min as number,
-      });
+    for (const r of this.all('SELECT * FROM rollups WHERE instance_id = ? AND minute_ms >= ? AND minute_ms < ?', instanceId, q.fromMs, q.toMs)) {
+      for (const [metric, col] of METRIC_COLUMNS) {
+        const count = r[`${col}_n`] as number;
+        if (count === 0 || (want && !want.has(metric))) continue;
+        out.push({
+          instanceId,
+          minuteStartMs: r.minute_ms as number,
+          metric,
+          count,
+          mean: (r[`${col}_sum`] as number) / count,
+          max: r[`${col}_max`] as number,
+          min: r[`${col}_min`] as number,
+        });
+      }
     }
-    return out;
+    for (const r of this.all('SELECT * FROM custom_rollups WHERE instance_id = ? AND minute_ms >= ? AND minute_ms < ?', instanceId, q.fromMs, q.toMs)) {
+      const metric = r.metric as string;
+      if (want && !want.has(metric)) continue;
+      const count = r.n as number;
+      out.push({ instanceId, minuteStartMs: r.minute_ms as number, metric, count, mean: (r.sum as number) / count, max: r.max as number, min: r.min as number });
+    }
+    return out.sort((a, b) => a.minuteStartMs - b.minuteStartMs || (a.metric < b.metric ? -1 : a.metric > b.metric ? 1 : 0));
   }
 
   readTelemetrySince(cursor: number, limit: number): TelemetryPage {
@@ -451,7 +505,10 @@ export class SqliteCore {
   pruneTelemetry(o: PruneTelemetryOptions): { samples: number; rollups: number; batches: number } {
     return this.atomic(() => ({
       samples: o.samplesBeforeMs !== undefined ? this.run('DELETE FROM samples WHERE ts_ms < ?', o.samplesBeforeMs) : 0,
-      rollups: o.rollupsBeforeMs !== undefined ? this.run('DELETE FROM rollups WHERE minute_ms < ?', o.rollupsBeforeMs) : 0,
+      rollups:
+        o.rollupsBeforeMs !== undefined
+          ? this.run('DELETE FROM rollups WHERE minute_ms < ?', o.rollupsBeforeMs) + this.run('DELETE FROM custom_rollups WHERE minute_ms < ?', o.rollupsBeforeMs)
+          : 0,
       batches: o.batchesBeforeMs !== undefined ? this.run('DELETE FROM telemetry_batches WHERE received_at_ms < ?', o.batchesBeforeMs) : 0,
     }));
   }
