@@ -123,8 +123,10 @@ CREATE TABLE custom_rollups (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX custom_rollups_minute ON custom_rollups(minute_ms);
 
--- Latest forecast per instance and resource; arrays as little-endian float64 BLOBs.
+-- Latest forecast per instance and resource; arrays as little-endian float64 BLOBs (rows of a few
+-- KiB: a rowid table, not WITHOUT ROWID).
 CREATE TABLE forecasts (
+  id INTEGER PRIMARY KEY,
   instance_id TEXT NOT NULL REFERENCES instances(id) ON DELETE CASCADE,
   resource TEXT NOT NULL,
   made_at_ms INTEGER NOT NULL,
@@ -137,8 +139,8 @@ CREATE TABLE forecasts (
   model TEXT NOT NULL,
   anomaly_z REAL,
   anomaly_flagged INTEGER,
-  PRIMARY KEY (instance_id, resource)
-) STRICT, WITHOUT ROWID;
+  UNIQUE (instance_id, resource)
+) STRICT;
 
 CREATE TABLE profiles (
   id TEXT PRIMARY KEY,

@@ -136,6 +136,7 @@ function policyKey(t: PolicyTarget): string {
 
 export class SqliteCore {
   private readonly statements = new Map<string, Statement<Param[]>>();
+  private readonly rawStatements = new Map<string, Statement<Param[]>>();
 
   constructor(readonly db: Database) {}
 
@@ -145,6 +146,15 @@ export class SqliteCore {
     if (!s) {
       s = this.db.prepare<Param[]>(sql);
       this.statements.set(sql, s);
+    }
+    return s;
+  }
+  /** A prepared statement returning rows as arrays (faster for wide rows read in bulk). */
+  private rawStmt(sql: string): Statement<Param[]> {
+    let s = this.rawStatements.get(sql);
+    if (!s) {
+      s = this.db.prepare<Param[]>(sql).raw(true);
+      this.rawStatements.set(sql, s);
     }
     return s;
   }
@@ -205,13 +215,24 @@ export class SqliteCore {
 
   // ------------------------------------------------------------------------------ instances
 
-  private instanceRow(id: string): Row | undefined {
-    return this.get1('SELECT * FROM instances WHERE id = ?', id);
+  /** The owner of an instance, or undefined when there is no such instance. */
+  private instanceTenant(id: string): string | undefined {
+    return this.get1('SELECT tenant FROM instances WHERE id = ?', id)?.tenant as string | undefined;
   }
 
-  private visibleInstanceRow(scope: Scope, id: string): Row | undefined {
-    const r = this.instanceRow(id);
-    return r && scopeAllows(scope, r.tenant as string) ? r : undefined;
+  private instanceRecord(id: string): InstanceRecord | undefined {
+    const a = this.rawStmt(`SELECT ${INSTANCE_COLUMNS} FROM instances WHERE id = ?`).get(id) as unknown[] | undefined;
+    return a && instanceFromRaw(a);
+  }
+
+  private visibleInstance(scope: Scope, id: string): InstanceRecord | undefined {
+    const r = this.instanceRecord(id);
+    return r && scopeAllows(scope, r.tenant) ? r : undefined;
+  }
+
+  private instanceVisible(scope: Scope, id: string): boolean {
+    const tenant = this.instanceTenant(id);
+    return tenant !== undefined && scopeAllows(scope, tenant);
   }
 
   private checkHostExists(what: string, hostId: string | null): void {
@@ -232,8 +253,8 @@ export class SqliteCore {
     checkTimeMs(what, 'nowMs', nowMs);
     checkOwnTenant(scope, what, tenant);
     return this.atomic(() => {
-      const existing = this.instanceRow(id);
-      if (existing && existing.tenant !== tenant) throw new StoreError('conflict', `${what}: the id is taken by another tenant`);
+      const existing = this.instanceTenant(id);
+      if (existing !== undefined && existing !== tenant) throw new StoreError('conflict', `${what}: the id is taken by another tenant`);
       this.checkHostExists(what, hostId);
       this.run(
         `INSERT INTO instances (id, tenant, host_id, priority, ${vecCols('req')}, ${vecCols('alloc')}, state, labels, created_at_ms, updated_at_ms, version)
@@ -255,13 +276,12 @@ export class SqliteCore {
         nowMs,
         nowMs,
       );
-      return instanceFrom(this.instanceRow(id)!);
+      return this.instanceRecord(id)!;
     });
   }
 
   getInstance(scope: Scope, id: string): InstanceRecord | undefined {
-    const r = this.visibleInstanceRow(scope, id);
-    return r && instanceFrom(r);
+    return this.visibleInstance(scope, id);
   }
 
   listInstances(scope: Scope, q: InstanceQuery = {}): InstanceRecord[] {
@@ -273,43 +293,57 @@ export class SqliteCore {
       else (where.push('host_id = ?'), p.push(q.hostId));
     }
     if (q.state !== undefined) (where.push('state = ?'), p.push(q.state));
-    const sql = `SELECT * FROM instances${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id`;
-    return this.all(sql, ...p).map(instanceFrom);
+    const sql = `SELECT ${INSTANCE_COLUMNS} FROM instances${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id`;
+    return (this.rawStmt(sql).all(...p) as unknown[][]).map(instanceFromRaw);
   }
 
   updateInstances(scope: Scope, patches: readonly InstancePatch[], nowMs: number): InstanceRecord[] {
     checkTimeMs('updateInstances', 'nowMs', nowMs);
+    // One UPDATE ... RETURNING per patch, setting only the fields the patch has (one prepared
+    // statement per combination of fields), so an allocation change touches no index. The scope
+    // is part of the WHERE.
+    const tenant = 'tenant' in scope ? scope.tenant : undefined;
     return this.atomic(() => {
-      const out: InstanceRecord[] = [];
+      const out: InstanceRecord[] = new Array(patches.length);
       for (let i = 0; i < patches.length; i++) {
         const patch = patches[i]!;
         const what = `patches[${i}] (instance ${JSON.stringify(patch?.id)})`;
         const id = checkId(what, 'id', patch.id);
-        const row = this.visibleInstanceRow(scope, id);
-        if (!row) throw new StoreError('not_found', `${what}: no such instance`);
-        const cur = instanceFrom(row);
-        const hostId = patch.hostId !== undefined ? checkOptionalId(what, 'hostId', patch.hostId) : cur.hostId;
-        if (patch.hostId !== undefined && hostId !== cur.hostId) this.checkHostExists(what, hostId);
-        const priority = patch.priority !== undefined ? checkPriority(what, patch.priority) : cur.priority;
-        const request = patch.request !== undefined ? checkVector(what, 'request', patch.request) : cur.request;
-        const allocation = patch.allocation !== undefined ? checkVector(what, 'allocation', patch.allocation) : cur.allocation;
-        const state = patch.state !== undefined ? checkInstanceState(what, patch.state) : cur.state;
-        const labels = patch.labels !== undefined ? checkLabels(what, patch.labels) : cur.labels;
-        this.run(
-          `UPDATE instances SET host_id = ?, priority = ?,
-             req_cpu_millicores = ?, req_memory_mib = ?, req_disk_kibps = ?, req_network_kibps = ?,
-             alloc_cpu_millicores = ?, alloc_memory_mib = ?, alloc_disk_kibps = ?, alloc_network_kibps = ?,
-             state = ?, labels = ?, updated_at_ms = ?, version = version + 1 WHERE id = ?`,
-          hostId,
-          priority,
-          ...vecParams(request),
-          ...vecParams(allocation),
-          state,
-          JSON.stringify(labels),
-          nowMs,
-          id,
+        const sets: string[] = [];
+        const p: Param[] = [];
+        let hostId: string | null = null;
+        if (patch.hostId !== undefined) {
+          hostId = checkOptionalId(what, 'hostId', patch.hostId);
+          sets.push('host_id = ?');
+          p.push(hostId);
+        }
+        if (patch.priority !== undefined) (sets.push('priority = ?'), p.push(checkPriority(what, patch.priority)));
+        if (patch.request !== undefined) {
+          sets.push('req_cpu_millicores = ?, req_memory_mib = ?, req_disk_kibps = ?, req_network_kibps = ?');
+          p.push(...vecParams(checkVector(what, 'request', patch.request)));
+        }
+        if (patch.allocation !== undefined) {
+          sets.push('alloc_cpu_millicores = ?, alloc_memory_mib = ?, alloc_disk_kibps = ?, alloc_network_kibps = ?');
+          p.push(...vecParams(checkVector(what, 'allocation', patch.allocation)));
+        }
+        if (patch.state !== undefined) (sets.push('state = ?'), p.push(checkInstanceState(what, patch.state)));
+        if (patch.labels !== undefined) (sets.push('labels = ?'), p.push(JSON.stringify(checkLabels(what, patch.labels))));
+        sets.push('updated_at_ms = ?, version = version + 1');
+        p.push(nowMs, id);
+        if (tenant !== undefined) p.push(tenant);
+        const update = this.rawStmt(
+          `UPDATE instances SET ${sets.join(', ')} WHERE id = ?${tenant !== undefined ? ' AND tenant = ?' : ''} RETURNING ${INSTANCE_COLUMNS}`,
         );
-        out.push({ ...cur, hostId, priority, request, allocation, state, labels, updatedAtMs: nowMs, version: cur.version + 1 });
+        let row: unknown[] | undefined;
+        try {
+          row = update.get(...p) as unknown[] | undefined;
+        } catch (e) {
+          if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_FOREIGNKEY')
+            throw new StoreError('not_found', `${what}: hostId: host ${JSON.stringify(hostId)} does not exist`, { cause: e });
+          throw e;
+        }
+        if (!row) throw new StoreError('not_found', `${what}: no such instance`);
+        out[i] = instanceFromRaw(row);
       }
       return out;
     });
@@ -317,7 +351,7 @@ export class SqliteCore {
 
   deleteInstance(scope: Scope, id: string): boolean {
     return this.atomic(() => {
-      if (!this.visibleInstanceRow(scope, id)) return false;
+      if (!this.instanceVisible(scope, id)) return false;
       return this.run('DELETE FROM instances WHERE id = ?', id) > 0;
     });
   }
@@ -449,7 +483,7 @@ export class SqliteCore {
 
   /** True when the scope may see telemetry of `instanceId` (admin sees any id, hosts included). */
   private telemetryVisible(scope: Scope, instanceId: string): boolean {
-    return 'allTenants' in scope || this.visibleInstanceRow(scope, instanceId) !== undefined;
+    return 'allTenants' in scope || this.instanceVisible(scope, instanceId);
   }
 
   querySamples(scope: Scope, instanceId: string, q: SampleQuery): StoredSample[] {
@@ -541,8 +575,7 @@ export class SqliteCore {
           if (!(row instanceof Float64Array) || row.length !== h) invalid(what, `forecast.quantiles[${k}]`, `must be a Float64Array of length ${h}`);
           q.set(row, k * h);
         });
-        if (!this.get1('SELECT 1 AS x FROM instances WHERE id = ?', instanceId)) throw new StoreError('not_found', `${what}: no such instance`);
-        upsert.run(
+        const params: Param[] = [
           instanceId,
           resource,
           f.madeAtMs,
@@ -555,19 +588,25 @@ export class SqliteCore {
           checkText(what, 'forecast.model', fc.model, 1000),
           fc.anomaly ? fc.anomaly.z : null,
           fc.anomaly ? (fc.anomaly.flagged ? 1 : 0) : null,
-        );
+        ];
+        try {
+          upsert.run(...params);
+        } catch (e) {
+          if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_FOREIGNKEY') throw new StoreError('not_found', `${what}: no such instance`, { cause: e });
+          throw e;
+        }
       }
     });
   }
 
   getForecast(scope: Scope, instanceId: string, resource: string): ForecastRecord | undefined {
-    if (!this.visibleInstanceRow(scope, instanceId)) return undefined;
+    if (!this.instanceVisible(scope, instanceId)) return undefined;
     const r = this.get1('SELECT * FROM forecasts WHERE instance_id = ? AND resource = ?', instanceId, resource);
     return r && forecastFrom(r);
   }
 
   listForecasts(scope: Scope, instanceId: string): ForecastRecord[] {
-    if (!this.visibleInstanceRow(scope, instanceId)) return [];
+    if (!this.instanceVisible(scope, instanceId)) return [];
     return this.all('SELECT * FROM forecasts WHERE instance_id = ? ORDER BY resource', instanceId).map(forecastFrom);
   }
 
@@ -589,7 +628,7 @@ export class SqliteCore {
     return this.atomic(() => {
       if (this.get1('SELECT 1 AS x FROM reservations WHERE id = ?', id)) throw new StoreError('conflict', `${what}: the id is taken`);
       this.checkHostExists(what, hostId);
-      if (instanceId !== null && this.instanceRow(instanceId)?.tenant !== tenant)
+      if (instanceId !== null && this.instanceTenant(instanceId) !== tenant)
         throw new StoreError('not_found', `${what}: instanceId: no instance ${JSON.stringify(instanceId)} of this tenant`);
       if (bidId !== null && this.get1('SELECT tenant FROM bids WHERE id = ?', bidId)?.tenant !== tenant)
         throw new StoreError('not_found', `${what}: bidId: no bid ${JSON.stringify(bidId)} of this tenant`);
@@ -652,7 +691,7 @@ export class SqliteCore {
     return this.atomic(() => {
       const existing = this.get1('SELECT tenant FROM profiles WHERE id = ?', id);
       if (existing && existing.tenant !== tenant) throw new StoreError('conflict', `${what}: the id is taken by another tenant`);
-      if (instanceId !== null && this.instanceRow(instanceId)?.tenant !== tenant)
+      if (instanceId !== null && this.instanceTenant(instanceId) !== tenant)
         throw new StoreError('not_found', `${what}: instanceId: no instance ${JSON.stringify(instanceId)} of this tenant`);
       this.run(
         `INSERT INTO profiles (id, tenant, priority, instance_id, payload, created_at_ms, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -697,7 +736,7 @@ export class SqliteCore {
       if (this.get1('SELECT 1 AS x FROM bids WHERE id = ?', id)) throw new StoreError('conflict', `${what}: the id is taken`);
       if (this.get1('SELECT tenant FROM profiles WHERE id = ?', profileId)?.tenant !== tenant)
         throw new StoreError('not_found', `${what}: profileId: no profile ${JSON.stringify(profileId)} of this tenant`);
-      if (instanceId !== null && this.instanceRow(instanceId)?.tenant !== tenant)
+      if (instanceId !== null && this.instanceTenant(instanceId) !== tenant)
         throw new StoreError('not_found', `${what}: instanceId: no instance ${JSON.stringify(instanceId)} of this tenant`);
       this.run(
         `INSERT INTO bids (id, tenant, profile_id, instance_id, price_microcredits, priority, state, payload, created_at_ms, updated_at_ms)
@@ -838,7 +877,7 @@ export class SqliteCore {
       if (write && 'tenant' in scope) throw new StoreError('forbidden', `global policy: tenant ${JSON.stringify(scope.tenant)} may not change it`);
       return true;
     }
-    return this.visibleInstanceRow(scope, target.instanceId) !== undefined;
+    return this.instanceVisible(scope, target.instanceId);
   }
 
   putPolicy(scope: Scope, target: PolicyTarget, settings: unknown, nowMs: number): PolicyRecord {
@@ -1073,19 +1112,22 @@ function hostFrom(r: Row): HostRecord {
   };
 }
 
-function instanceFrom(r: Row): InstanceRecord {
+const INSTANCE_COLUMNS = `id, tenant, host_id, priority, ${vecCols('req')}, ${vecCols('alloc')}, state, labels, created_at_ms, updated_at_ms, version`;
+
+function instanceFromRaw(a: unknown[]): InstanceRecord {
+  const labels = a[13] as string;
   return {
-    id: r.id as string,
-    tenant: r.tenant as string,
-    hostId: r.host_id as string | null,
-    priority: r.priority as InstanceRecord['priority'],
-    request: vecFrom(r, 'req'),
-    allocation: vecFrom(r, 'alloc'),
-    state: r.state as InstanceRecord['state'],
-    labels: JSON.parse(r.labels as string) as Record<string, string>,
-    createdAtMs: r.created_at_ms as number,
-    updatedAtMs: r.updated_at_ms as number,
-    version: r.version as number,
+    id: a[0] as string,
+    tenant: a[1] as string,
+    hostId: a[2] as string | null,
+    priority: a[3] as InstanceRecord['priority'],
+    request: { cpuMillicores: a[4] as number, memoryMiB: a[5] as number, diskKiBps: a[6] as number, networkKiBps: a[7] as number },
+    allocation: { cpuMillicores: a[8] as number, memoryMiB: a[9] as number, diskKiBps: a[10] as number, networkKiBps: a[11] as number },
+    state: a[12] as InstanceRecord['state'],
+    labels: labels === '{}' ? {} : (JSON.parse(labels) as Record<string, string>),
+    createdAtMs: a[14] as number,
+    updatedAtMs: a[15] as number,
+    version: a[16] as number,
   };
 }
 

@@ -1,9 +1,14 @@
-// Telemetry ingestion speed of the SQLite store: 100,000 samples (10 metrics each, 100 instances)
-// appended in batches, for several batch sizes and both synchronous levels.
-// Usage: npx tsx src/store/sqlite/bench-telemetry.ts [samples]
+// Speed of the SQLite store on a temp file:
+// 1. telemetry ingestion: 100,000 samples (7 metrics + 1 custom each, 100 instances) appended in
+//    batches, for several batch sizes and both synchronous levels;
+// 2. a control-loop commit at scale: list 10,000 instances, then in one transaction patch all
+//    10,000 allocations with 100 audit entries, and store 10,000 forecasts (60 steps, 3 quantiles).
+// Usage: npx tsx src/store/sqlite/bench.ts [samples]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { vec } from '../../core/resources.js';
+import { ALL_TENANTS } from '../../core/store.js';
 import type { TelemetryBatch } from '../../core/telemetry.js';
 import { openSqliteStore } from './sqlite-store.js';
 
@@ -57,6 +62,34 @@ try {
       await store.close();
     }
   }
+  const s = openSqliteStore(join(dir, 'fleet.db'));
+  await s.transaction(async (tx) => {
+    for (let h = 0; h < 1000; h++) await tx.upsertHost({ id: `h${h}`, capacity: vec({ cpuMillicores: 32000, memoryMiB: 65536 }), active: true }, 1);
+    for (let i = 0; i < 10_000; i++)
+      await tx.upsertInstance(
+        ALL_TENANTS,
+        { id: `i${i}`, tenant: `t${i % 10}`, hostId: `h${i % 1000}`, priority: 'normal', request: vec({ cpuMillicores: 1000 }), allocation: vec({ cpuMillicores: 1000 }), state: 'running' },
+        1,
+      );
+  });
+  const h = 60;
+  const mean = new Float64Array(h).fill(1);
+  for (let round = 0; round < 3; round++) {
+    let t = performance.now();
+    const all = await s.listInstances(ALL_TENANTS);
+    const tList = performance.now() - t;
+    t = performance.now();
+    await s.transaction(async (tx) => {
+      await tx.updateInstances(ALL_TENANTS, all.map((i) => ({ id: i.id, allocation: vec({ cpuMillicores: 900 + round }) })), 2);
+      await tx.appendAudit(all.slice(0, 100).map((i) => ({ atMs: 2, actor: 'bench', action: { kind: 'resize', instance: i.id }, reasons: ['bench'], result: 'applied' as const })));
+    });
+    const tUpdate = performance.now() - t;
+    t = performance.now();
+    await s.putForecasts(all.map((i) => ({ instanceId: i.id, resource: 'cpu', madeAtMs: 3, stepSeconds: 60, forecast: { mean, quantiles: [mean, mean, mean], levels: [0.1, 0.5, 0.9], confidence: 0.5, model: 'bench' } })));
+    const tForecasts = performance.now() - t;
+    console.log(`fleet round ${round + 1}: list 10k instances ${tList.toFixed(1)} ms; patch 10k allocations + 100 audit entries (one transaction) ${tUpdate.toFixed(1)} ms; 10k forecasts ${tForecasts.toFixed(1)} ms`);
+  }
+  await s.close();
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
