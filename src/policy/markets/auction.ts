@@ -1,0 +1,702 @@
+// Spot auction with interference and negotiated penalties. Pure: one `round(nowMs, input)` per
+// scheduling round; time comes in as an argument, nothing random.
+//
+// Each round:
+//  1. billing: running instances pay price x elapsed time (money, tenant -> market revenue; exact
+//     to the micro-unit with a per-instance remainder); one that cannot pay is stopped.
+//  2. notices that ran out stop their instances (interruptible instances get `noticeMs` first:
+//     presets 120 s as AWS, 30 s as GCP and Azure).
+//  3. runtime feedback: forecasts replace a running instance's demand; observed usage over the
+//     requested CPU below `lowUtilisation.threshold` for `rounds` rounds in a row, or a host whose
+//     interference stays above `highInterference.threshold` for `rounds` rounds, makes an instance
+//     a preemption candidate (with the reason).
+//  4. relief (optional): on a host whose interference stays high, the lowest-value interruptible
+//     candidate past its minimum runtime gets a notice.
+//  5. admission: pending bids are scored on each host
+//        score = w_price x price / referencePrice + w_priority x priority - w_interference x I
+//     with I the interference of placing the bid there (below); in score order each bid goes to
+//     its best host where predicted capacity remains: for every resource and horizon step, the
+//     sum of the co-located demand quantiles at `admitLevel` plus the bid's fits the capacity.
+//  6. a bid that fits nowhere may displace lower-value instances (candidates first, then lowest
+//     value; never within their minimum runtime): interruptible ones get a notice (the bid waits
+//     for the room), uninterruptible ones stop at once and the displacing tenant pays their
+//     pre-negotiated penalty: a fee (money to the victim's tenant) and/or a reduction of its own
+//     future bidding priority (to the priority-penalties account), booked in one transaction.
+//     The bid's score must exceed the victims' values plus their fees (in score units).
+//
+// Interference I of a set of co-located demands (the host's instances plus the bid), each demand
+// read as a normal per horizon step (median, and sigma from the spread to the highest quantile):
+//   P_r     = max over steps of P(sum of demands of resource r > capacity_r), sums independent
+//   thrash  = clamp((sum of memoryIntensity x median CPU) / (memoryBandwidthShare x CPU capacity) - 1, 0, 1)
+//             (memory-bandwidth / cache-thrash proxy: memory-intensive work beyond the host's budget)
+//   I       = w_cpu P_cpu + w_memory P_memory + w_network P_network + w_thrash thrash
+//
+// `scoring: 'price-only'` with `capacity: 'request'` is the classic spot market the auction is
+// compared with: bids by price alone, room by requested sizes, no interference, no displacement.
+import { InputError, ValidationError, type Issue } from '../../core/errors.js';
+import type { ProbForecast } from '../../forecast/types.js';
+import { normalOf, normalTail, quantileAt } from './dist.js';
+import { account, Ledger, SYSTEM, type CommitResult } from './ledger.js';
+import { kv, MR } from './reasons.js';
+
+export type AuctionResource = 'cpu' | 'memory' | 'network';
+export const AUCTION_RESOURCES: readonly AuctionResource[] = ['cpu', 'memory', 'network'];
+
+/** Interruption notice presets, milliseconds. */
+export const NOTICE_PRESETS = Object.freeze({ aws: 120_000, gcp: 30_000, azure: 30_000 });
+
+/** Predicted demand per resource (a static profile is a flat forecast: see dist.flatForecast). */
+export interface Demand {
+  cpu: ProbForecast;
+  memory: ProbForecast;
+  network?: ProbForecast;
+}
+
+export interface Amount3 {
+  cpu: number;
+  memory: number;
+  network: number;
+}
+
+export interface Penalty {
+  /** Paid to the victim's tenant, money micro-units. */
+  feeMicros: number;
+  /** Taken from the displacing tenant's bidding-priority standing, milli-points. */
+  priorityReductionMilli: number;
+}
+
+export interface Bid {
+  id: string;
+  tenant: string;
+  /** Price offered per hour of running, money micro-units. */
+  priceMicrosPerHour: number;
+  /** Priority weight, >= 0. */
+  priority: number;
+  /** The workload profile: predicted utilisation per resource. */
+  profile: Demand;
+  /** Size asked for (used by the request-capacity baseline and for utilisation feedback). */
+  request: Amount3;
+  /** Sensitivity to and pressure on memory bandwidth / caches, in [0, 1]. */
+  memoryIntensity: number;
+  interruptible: boolean;
+  /** Notice before an interruptible stop (default: the market's). */
+  noticeMs?: number;
+  /** Pre-negotiated penalty of an uninterruptible instance. */
+  penalty?: Penalty;
+  /** No preemption before it has run this long (default: the market's). */
+  minRuntimeMs?: number;
+  /** Pending bids past this time expire. */
+  expiresAtMs?: number;
+}
+
+export interface SpotHost {
+  id: string;
+  capacity: Amount3;
+}
+
+export interface AuctionOptions {
+  weights?: { price?: number; priority?: number; interference?: number };
+  interferenceWeights?: { cpu?: number; memory?: number; network?: number; thrash?: number };
+  /** Price that counts as 1 in the score, micro-units per hour. Default 100,000. */
+  referencePriceMicrosPerHour?: number;
+  /** Quantile level of the capacity check. Default 0.9. */
+  admitLevel?: number;
+  /** Horizon steps of demand looked at. Default 12. */
+  horizonSteps?: number;
+  /** Budget of memory-intensive CPU as a share of the host's CPU. Default 0.5. */
+  memoryBandwidthShare?: number;
+  noticeMs?: number;
+  minRuntimeMs?: number;
+  lowUtilisation?: { threshold?: number; rounds?: number };
+  highInterference?: { threshold?: number; rounds?: number };
+  /** Give notice to interruptible candidates on hosts with persistently high interference. Default true. */
+  relieveInterference?: boolean;
+  /** Score margin a displacing bid needs over its victims. Default 0.1. */
+  preemptMargin?: number;
+  scoring?: 'auction' | 'price-only';
+  capacity?: 'quantile' | 'request';
+}
+
+export interface CompiledAuctionOptions {
+  weights: { price: number; priority: number; interference: number };
+  interferenceWeights: { cpu: number; memory: number; network: number; thrash: number };
+  referencePriceMicrosPerHour: number;
+  admitLevel: number;
+  horizonSteps: number;
+  memoryBandwidthShare: number;
+  noticeMs: number;
+  minRuntimeMs: number;
+  lowUtilisation: { threshold: number; rounds: number };
+  highInterference: { threshold: number; rounds: number };
+  relieveInterference: boolean;
+  preemptMargin: number;
+  scoring: 'auction' | 'price-only';
+  capacity: 'quantile' | 'request';
+}
+
+export function compileAuctionOptions(o: AuctionOptions = {}, path = 'auction'): CompiledAuctionOptions {
+  const priceOnly = o.scoring === 'price-only';
+  const c: CompiledAuctionOptions = {
+    weights: { price: 1, priority: priceOnly ? 0 : 1, interference: priceOnly ? 0 : 2, ...o.weights },
+    interferenceWeights: { cpu: 1, memory: 1, network: 0.5, thrash: 0.5, ...o.interferenceWeights },
+    referencePriceMicrosPerHour: o.referencePriceMicrosPerHour ?? 100_000,
+    admitLevel: o.admitLevel ?? 0.9,
+    horizonSteps: o.horizonSteps ?? 12,
+    memoryBandwidthShare: o.memoryBandwidthShare ?? 0.5,
+    noticeMs: o.noticeMs ?? NOTICE_PRESETS.aws,
+    minRuntimeMs: o.minRuntimeMs ?? 600_000,
+    lowUtilisation: { threshold: 0.2, rounds: 3, ...o.lowUtilisation },
+    highInterference: { threshold: 0.3, rounds: 3, ...o.highInterference },
+    relieveInterference: o.relieveInterference ?? !priceOnly,
+    preemptMargin: o.preemptMargin ?? 0.1,
+    scoring: o.scoring ?? 'auction',
+    capacity: o.capacity ?? (priceOnly ? 'request' : 'quantile'),
+  };
+  const issues: Issue[] = [];
+  const nonNeg = (p: string, v: number) => {
+    if (!(Number.isFinite(v) && v >= 0)) issues.push({ path: `${path}.${p}`, message: `must be a number >= 0, got ${v}` });
+  };
+  for (const [k, v] of Object.entries(c.weights)) nonNeg(`weights.${k}`, v);
+  for (const [k, v] of Object.entries(c.interferenceWeights)) nonNeg(`interferenceWeights.${k}`, v);
+  if (!(c.referencePriceMicrosPerHour > 0)) issues.push({ path: `${path}.referencePriceMicrosPerHour`, message: `must be > 0, got ${c.referencePriceMicrosPerHour}` });
+  if (!(c.admitLevel > 0 && c.admitLevel < 1)) issues.push({ path: `${path}.admitLevel`, message: `must be in (0, 1), got ${c.admitLevel}` });
+  if (!(Number.isInteger(c.horizonSteps) && c.horizonSteps > 0)) issues.push({ path: `${path}.horizonSteps`, message: `must be a positive integer, got ${c.horizonSteps}` });
+  if (!(c.memoryBandwidthShare > 0)) issues.push({ path: `${path}.memoryBandwidthShare`, message: `must be > 0, got ${c.memoryBandwidthShare}` });
+  nonNeg('noticeMs', c.noticeMs);
+  nonNeg('minRuntimeMs', c.minRuntimeMs);
+  nonNeg('lowUtilisation.threshold', c.lowUtilisation.threshold);
+  nonNeg('highInterference.threshold', c.highInterference.threshold);
+  if (!(Number.isInteger(c.lowUtilisation.rounds) && c.lowUtilisation.rounds > 0)) issues.push({ path: `${path}.lowUtilisation.rounds`, message: `must be a positive integer, got ${c.lowUtilisation.rounds}` });
+  if (!(Number.isInteger(c.highInterference.rounds) && c.highInterference.rounds > 0)) issues.push({ path: `${path}.highInterference.rounds`, message: `must be a positive integer, got ${c.highInterference.rounds}` });
+  nonNeg('preemptMargin', c.preemptMargin);
+  if (c.scoring !== 'auction' && c.scoring !== 'price-only') issues.push({ path: `${path}.scoring`, message: `must be auction or price-only, got ${String(c.scoring)}` });
+  if (c.capacity !== 'quantile' && c.capacity !== 'request') issues.push({ path: `${path}.capacity`, message: `must be quantile or request, got ${String(c.capacity)}` });
+  if (issues.length > 0) throw new ValidationError(issues, 'invalid auction options');
+  return c;
+}
+
+/** Checks a bid; every problem with its path (`bids[2].priceMicrosPerHour`). */
+export function validateBid(b: Bid, path = 'bid'): Issue[] {
+  const issues: Issue[] = [];
+  if (typeof b.id !== 'string' || b.id === '') issues.push({ path: `${path}.id`, message: 'must be a non-empty string' });
+  if (typeof b.tenant !== 'string' || b.tenant === '') issues.push({ path: `${path}.tenant`, message: 'must be a non-empty string' });
+  if (!Number.isSafeInteger(b.priceMicrosPerHour) || b.priceMicrosPerHour < 0) issues.push({ path: `${path}.priceMicrosPerHour`, message: `must be an integer >= 0, got ${b.priceMicrosPerHour}` });
+  if (!(b.priority >= 0)) issues.push({ path: `${path}.priority`, message: `must be >= 0, got ${b.priority}` });
+  if (!(b.memoryIntensity >= 0 && b.memoryIntensity <= 1)) issues.push({ path: `${path}.memoryIntensity`, message: `must be in [0, 1], got ${b.memoryIntensity}` });
+  for (const r of AUCTION_RESOURCES) if (!(b.request?.[r] >= 0)) issues.push({ path: `${path}.request.${r}`, message: `must be >= 0, got ${b.request?.[r]}` });
+  if (!b.profile?.cpu || !b.profile?.memory) issues.push({ path: `${path}.profile`, message: 'must give cpu and memory forecasts' });
+  if (!b.interruptible) {
+    const p = b.penalty;
+    if (!p) issues.push({ path: `${path}.penalty`, message: 'an uninterruptible bid must state its penalty (fee and/or priority reduction)' });
+    else {
+      if (!Number.isSafeInteger(p.feeMicros) || p.feeMicros < 0) issues.push({ path: `${path}.penalty.feeMicros`, message: `must be an integer >= 0, got ${p.feeMicros}` });
+      if (!Number.isSafeInteger(p.priorityReductionMilli) || p.priorityReductionMilli < 0) issues.push({ path: `${path}.penalty.priorityReductionMilli`, message: `must be an integer >= 0, got ${p.priorityReductionMilli}` });
+      if (p.feeMicros === 0 && p.priorityReductionMilli === 0) issues.push({ path: `${path}.penalty`, message: 'must charge a fee, a priority reduction, or both' });
+    }
+  }
+  if (b.noticeMs !== undefined && !(b.noticeMs >= 0)) issues.push({ path: `${path}.noticeMs`, message: `must be >= 0, got ${b.noticeMs}` });
+  if (b.minRuntimeMs !== undefined && !(b.minRuntimeMs >= 0)) issues.push({ path: `${path}.minRuntimeMs`, message: `must be >= 0, got ${b.minRuntimeMs}` });
+  return issues;
+}
+
+/** Per-step normal parameters and admission quantiles of one demand, over the market's horizon. */
+interface DemandStats {
+  mu: Record<AuctionResource, Float64Array>;
+  variance: Record<AuctionResource, Float64Array>;
+  q: Record<AuctionResource, Float64Array>;
+}
+
+function demandStats(d: Demand, H: number, level: number): DemandStats {
+  const mk = () => ({ cpu: new Float64Array(H), memory: new Float64Array(H), network: new Float64Array(H) });
+  const s: DemandStats = { mu: mk(), variance: mk(), q: mk() };
+  for (const r of AUCTION_RESOURCES) {
+    const f = d[r];
+    if (!f) continue;
+    const fh = f.mean.length;
+    if (fh === 0) continue;
+    for (let h = 1; h <= H; h++) {
+      const hh = Math.min(h, fh);
+      const { mu, sigma } = normalOf(f, hh);
+      const q = quantileAt(f, level, hh);
+      s.mu[r][h - 1] = Number.isFinite(mu) ? Math.max(0, mu) : 0;
+      s.variance[r][h - 1] = Number.isFinite(sigma) ? sigma * sigma : 0;
+      s.q[r][h - 1] = Number.isFinite(q) ? Math.max(0, q) : s.mu[r][h - 1]!;
+    }
+  }
+  return s;
+}
+
+interface HostSums {
+  mu: Record<AuctionResource, Float64Array>;
+  variance: Record<AuctionResource, Float64Array>;
+  q: Record<AuctionResource, Float64Array>;
+  request: Amount3;
+  /** sum of memoryIntensity x median CPU at step 1. */
+  membw: number;
+}
+
+interface Running {
+  bid: Bid;
+  hostId: string;
+  startedAtMs: number;
+  stats: DemandStats;
+  lowRounds: number;
+  highRounds: number;
+  candidate: string[] | null;
+  notice: { atMs: number; stopAtMs: number; reasons: string[] } | null;
+  billedToMs: number;
+  billCarry: number;
+  value: number;
+}
+
+interface HostState {
+  host: SpotHost;
+  instances: Set<string>;
+  sums: HostSums;
+  highRounds: number;
+}
+
+export interface Interference {
+  total: number;
+  pExceed: Amount3;
+  thrash: number;
+  reasons: string[];
+}
+
+export interface AdmissionDecision {
+  bidId: string;
+  hostId: string;
+  score: number;
+  interference: number;
+  reasons: string[];
+}
+
+export interface PreemptionDecision {
+  id: string;
+  kind: 'notice' | 'penalty' | 'stop';
+  hostId: string;
+  /** For notices: when the instance stops. */
+  stopAtMs?: number;
+  feeMicros?: number;
+  priorityReductionMilli?: number;
+  payer?: string;
+  reasons: string[];
+}
+
+export interface AuctionRoundResult {
+  nowMs: number;
+  admitted: AdmissionDecision[];
+  pending: Array<{ bidId: string; reasons: string[] }>;
+  expired: string[];
+  notices: PreemptionDecision[];
+  stopped: PreemptionDecision[];
+  penalties: PreemptionDecision[];
+  candidates: Array<{ id: string; reasons: string[] }>;
+  billedMicros: number;
+}
+
+export interface AuctionRoundInput {
+  bids?: readonly Bid[];
+  /** Runtime forecasts of running instances (replace their profile). */
+  forecasts?: ReadonlyMap<string, Demand>;
+  /** Observed usage of running instances this round. */
+  observed?: ReadonlyMap<string, Partial<Amount3>>;
+}
+
+export class SpotMarket {
+  readonly options: CompiledAuctionOptions;
+  private readonly hosts = new Map<string, HostState>();
+  private readonly pendingBids = new Map<string, { bid: Bid; stats: DemandStats; waitingFor: Set<string> }>();
+  private readonly runningMap = new Map<string, Running>();
+  private readonly H: number;
+
+  constructor(
+    hosts: readonly SpotHost[],
+    readonly ledger: Ledger = new Ledger(),
+    options: AuctionOptions = {},
+  ) {
+    this.options = compileAuctionOptions(options);
+    this.H = this.options.horizonSteps;
+    const issues: Issue[] = [];
+    hosts.forEach((h, i) => {
+      for (const r of AUCTION_RESOURCES) if (!(h.capacity[r] >= 0)) issues.push({ path: `hosts[${i}].capacity.${r}`, message: `must be >= 0, got ${h.capacity[r]}` });
+      if (this.hosts.has(h.id)) issues.push({ path: `hosts[${i}].id`, message: `duplicate host id "${h.id}"` });
+      this.hosts.set(h.id, { host: h, instances: new Set(), sums: this.emptySums(), highRounds: 0 });
+    });
+    if (issues.length > 0) throw new ValidationError(issues, 'invalid spot hosts');
+  }
+
+  private emptySums(): HostSums {
+    const mk = () => ({ cpu: new Float64Array(this.H), memory: new Float64Array(this.H), network: new Float64Array(this.H) });
+    return { mu: mk(), variance: mk(), q: mk(), request: { cpu: 0, memory: 0, network: 0 }, membw: 0 };
+  }
+
+  /** Money into a tenant's account (from outside the market). */
+  deposit(tenant: string, micros: number, nowMs: number): void {
+    must(this.ledger.transfer('money', SYSTEM.MONEY_ISSUER, account.tenant(tenant), micros, 'deposit', nowMs, ['deposit'], tenant));
+  }
+
+  /** A tenant's bidding-priority standing, points (0 or below). */
+  standing(tenant: string): number {
+    return this.ledger.balance(account.priority(tenant), 'priority') / 1000;
+  }
+
+  running(): string[] {
+    return [...this.runningMap.keys()];
+  }
+
+  pending(): string[] {
+    return [...this.pendingBids.keys()];
+  }
+
+  hostOf(id: string): string | undefined {
+    return this.runningMap.get(id)?.hostId;
+  }
+
+  instancesOn(hostId: string): string[] {
+    return [...(this.hosts.get(hostId)?.instances ?? [])];
+  }
+
+  isNoticed(id: string): boolean {
+    return this.runningMap.get(id)?.notice != null;
+  }
+
+  private value(b: Bid): number {
+    const w = this.options.weights;
+    const prio = Math.max(0, b.priority + this.standing(b.tenant));
+    return (w.price * b.priceMicrosPerHour) / this.options.referencePriceMicrosPerHour + w.priority * prio;
+  }
+
+  /** Interference of the host's instances plus (optionally) one more demand. */
+  interference(hostId: string, extra?: { stats: DemandStats; memoryIntensity: number }): Interference {
+    const hs = this.hosts.get(hostId);
+    if (!hs) throw new InputError(`unknown host "${hostId}"`, { field: 'host' });
+    const cap = hs.host.capacity;
+    const pExceed: Amount3 = { cpu: 0, memory: 0, network: 0 };
+    for (const r of AUCTION_RESOURCES) {
+      const C = cap[r];
+      if (!(C > 0)) continue;
+      let p = 0;
+      for (let h = 0; h < this.H; h++) {
+        const mu = hs.sums.mu[r][h]! + (extra ? extra.stats.mu[r][h]! : 0);
+        const v = hs.sums.variance[r][h]! + (extra ? extra.stats.variance[r][h]! : 0);
+        const ph = v > 0 ? normalTail((C - mu) / Math.sqrt(v)) : mu > C ? 1 : 0;
+        if (ph > p) p = ph;
+      }
+      pExceed[r] = p;
+    }
+    const membw = hs.sums.membw + (extra ? extra.memoryIntensity * extra.stats.mu.cpu[0]! : 0);
+    const budget = this.options.memoryBandwidthShare * cap.cpu;
+    const thrash = budget > 0 ? Math.min(1, Math.max(0, membw / budget - 1)) : 0;
+    const w = this.options.interferenceWeights;
+    const total = w.cpu * pExceed.cpu + w.memory * pExceed.memory + w.network * pExceed.network + w.thrash * thrash;
+    return { total, pExceed, thrash, reasons: [kv('pCpu', pExceed.cpu), kv('pMemory', pExceed.memory), kv('pNetwork', pExceed.network), kv('thrash', thrash)] };
+  }
+
+  /** Does the demand fit the host's remaining predicted capacity? The first resource short, or null. */
+  private shortOf(hs: HostState, stats: DemandStats, request: Amount3, ignore?: Set<string>): AuctionResource | null {
+    const cap = hs.host.capacity;
+    for (const r of AUCTION_RESOURCES) {
+      const C = cap[r];
+      if (this.options.capacity === 'request') {
+        let used = hs.sums.request[r];
+        if (ignore) for (const id of ignore) used -= this.runningMap.get(id)!.bid.request[r];
+        if (used + request[r] > C + 1e-9) return r;
+        continue;
+      }
+      for (let h = 0; h < this.H; h++) {
+        let used = hs.sums.q[r][h]!;
+        if (ignore) for (const id of ignore) used -= this.runningMap.get(id)!.stats.q[r][h]!;
+        if (used + stats.q[r][h]! > C + 1e-9) return r;
+      }
+    }
+    return null;
+  }
+
+  private addToSums(hs: HostState, stats: DemandStats, b: Bid, sign: 1 | -1): void {
+    const s = hs.sums;
+    for (const r of AUCTION_RESOURCES) {
+      for (let h = 0; h < this.H; h++) {
+        s.mu[r][h] = s.mu[r][h]! + sign * stats.mu[r][h]!;
+        s.variance[r][h] = Math.max(0, s.variance[r][h]! + sign * stats.variance[r][h]!);
+        s.q[r][h] = s.q[r][h]! + sign * stats.q[r][h]!;
+      }
+      s.request[r] += sign * b.request[r];
+    }
+    s.membw += sign * b.memoryIntensity * stats.mu.cpu[0]!;
+  }
+
+  private rebuildSums(hs: HostState): void {
+    hs.sums = this.emptySums();
+    for (const id of hs.instances) {
+      const ru = this.runningMap.get(id)!;
+      this.addToSums(hs, ru.stats, ru.bid, 1);
+    }
+  }
+
+  private stopInstance(id: string): void {
+    const ru = this.runningMap.get(id);
+    if (!ru) return;
+    const hs = this.hosts.get(ru.hostId)!;
+    hs.instances.delete(id);
+    this.addToSums(hs, ru.stats, ru.bid, -1);
+    this.runningMap.delete(id);
+    for (const p of this.pendingBids.values()) p.waitingFor.delete(id);
+  }
+
+  /** An instance whose workload is done leaves (billed up to now). */
+  finish(id: string, nowMs: number): number {
+    const ru = this.runningMap.get(id);
+    if (!ru) return 0;
+    const billed = this.bill(ru, nowMs);
+    this.stopInstance(id);
+    return billed ?? 0;
+  }
+
+  /** Withdraws a pending bid. */
+  cancel(bidId: string): boolean {
+    return this.pendingBids.delete(bidId);
+  }
+
+  private bill(ru: Running, nowMs: number): number | null {
+    const ms = nowMs - ru.billedToMs;
+    if (ms <= 0) return 0;
+    const x = ru.bid.priceMicrosPerHour * ms + ru.billCarry;
+    const micros = Math.floor(x / 3_600_000);
+    ru.billCarry = x - micros * 3_600_000;
+    ru.billedToMs = nowMs;
+    if (micros === 0) return 0;
+    const r = this.ledger.transfer('money', account.tenant(ru.bid.tenant), SYSTEM.MARKET_REVENUE, micros, 'spot-billing', nowMs, [MR.BILLED, kv('ms', ms)], ru.bid.id);
+    return r.ok ? micros : null;
+  }
+
+  round(nowMs: number, input: AuctionRoundInput = {}): AuctionRoundResult {
+    const o = this.options;
+    const res: AuctionRoundResult = { nowMs, admitted: [], pending: [], expired: [], notices: [], stopped: [], penalties: [], candidates: [], billedMicros: 0 };
+    // new bids
+    if (input.bids) {
+      const issues: Issue[] = [];
+      input.bids.forEach((b, i) => {
+        issues.push(...validateBid(b, `bids[${i}]`));
+        if (this.pendingBids.has(b.id) || this.runningMap.has(b.id)) issues.push({ path: `bids[${i}].id`, message: `bid "${b.id}" already exists` });
+      });
+      if (issues.length > 0) throw new ValidationError(issues, 'invalid bids');
+      for (const b of input.bids) this.pendingBids.set(b.id, { bid: b, stats: demandStats(b.profile, this.H, o.admitLevel), waitingFor: new Set() });
+    }
+    // 1. billing
+    for (const [id, ru] of [...this.runningMap]) {
+      const b = this.bill(ru, nowMs);
+      if (b === null) {
+        res.stopped.push({ id, kind: 'stop', hostId: ru.hostId, reasons: [MR.INSUFFICIENT_FUNDS] });
+        this.stopInstance(id);
+      } else res.billedMicros += b;
+    }
+    // 2. notices that ran out
+    for (const [id, ru] of [...this.runningMap]) {
+      if (ru.notice && ru.notice.stopAtMs <= nowMs) {
+        res.stopped.push({ id, kind: 'stop', hostId: ru.hostId, reasons: [MR.NOTICE_EXPIRED, ...ru.notice.reasons] });
+        this.stopInstance(id);
+      }
+    }
+    // 3. runtime feedback
+    if (input.forecasts) {
+      for (const [id, d] of input.forecasts) {
+        const ru = this.runningMap.get(id);
+        if (ru) ru.stats = demandStats(d, this.H, o.admitLevel);
+      }
+      for (const hs of this.hosts.values()) this.rebuildSums(hs);
+    }
+    for (const [id, ru] of this.runningMap) {
+      const obs = input.observed?.get(id);
+      const reqCpu = ru.bid.request.cpu;
+      if (obs?.cpu !== undefined && Number.isFinite(obs.cpu) && reqCpu > 0) {
+        ru.lowRounds = obs.cpu / reqCpu < o.lowUtilisation.threshold ? ru.lowRounds + 1 : 0;
+      }
+    }
+    const hostInterference = new Map<string, Interference>();
+    for (const [hid, hs] of this.hosts) {
+      const it = this.interference(hid);
+      hostInterference.set(hid, it);
+      hs.highRounds = it.total >= o.highInterference.threshold ? hs.highRounds + 1 : 0;
+    }
+    for (const [id, ru] of this.runningMap) {
+      const reasons: string[] = [];
+      if (ru.lowRounds >= o.lowUtilisation.rounds) reasons.push(MR.LOW_UTILISATION, kv('rounds', ru.lowRounds));
+      const hs = this.hosts.get(ru.hostId)!;
+      ru.highRounds = hs.highRounds;
+      if (ru.highRounds >= o.highInterference.rounds) reasons.push(MR.HIGH_INTERFERENCE, kv('rounds', ru.highRounds), kv('interference', hostInterference.get(ru.hostId)!.total));
+      ru.candidate = reasons.length > 0 ? [MR.PREEMPTION_CANDIDATE, ...reasons] : null;
+      if (ru.candidate) res.candidates.push({ id, reasons: ru.candidate });
+    }
+    // 4. relief of persistently interfering hosts
+    if (o.relieveInterference && o.scoring === 'auction') {
+      for (const [hid, hs] of this.hosts) {
+        if (hs.highRounds < o.highInterference.rounds) continue;
+        if ([...hs.instances].some((id) => this.runningMap.get(id)!.notice)) continue; // relief already under way
+        const victims = [...hs.instances]
+          .map((id) => this.runningMap.get(id)!)
+          .filter((ru) => ru.bid.interruptible && ru.candidate && nowMs - ru.startedAtMs >= (ru.bid.minRuntimeMs ?? o.minRuntimeMs))
+          .sort((a, b) => a.value - b.value || cmp(a.bid.id, b.bid.id));
+        const v = victims[0];
+        if (v) res.notices.push(this.notice(v, nowMs, [MR.HIGH_INTERFERENCE, kv('host', hid), kv('interference', hostInterference.get(hid)!.total)]));
+      }
+    }
+    // expiry
+    for (const [id, p] of [...this.pendingBids]) {
+      if (p.bid.expiresAtMs !== undefined && p.bid.expiresAtMs <= nowMs) {
+        this.pendingBids.delete(id);
+        res.expired.push(id);
+      }
+    }
+    // 5. admission in score order
+    const scored: Array<{ id: string; score: number }> = [];
+    for (const [id, p] of this.pendingBids) {
+      const best = this.bestHost(p.bid, p.stats);
+      scored.push({ id, score: best ? best.score : this.value(p.bid) - o.weights.interference * 10 });
+    }
+    scored.sort((a, b) => b.score - a.score || cmp(a.id, b.id));
+    for (const { id } of scored) {
+      const p = this.pendingBids.get(id)!;
+      const best = this.bestHost(p.bid, p.stats);
+      if (best) {
+        this.admit(p.bid, p.stats, best.hostId, nowMs);
+        this.pendingBids.delete(id);
+        res.admitted.push({ bidId: id, hostId: best.hostId, score: best.score, interference: best.interference.total, reasons: [MR.ADMITTED, MR.BEST_HOST, kv('score', best.score), ...best.interference.reasons] });
+        continue;
+      }
+      // 6. displacement
+      if (o.scoring === 'auction' && p.waitingFor.size === 0) {
+        const d = this.displace(p.bid, p.stats, nowMs, res);
+        if (d === 'admitted') {
+          this.pendingBids.delete(id);
+          continue;
+        }
+      }
+      const why = this.whyNot(p.bid, p.stats);
+      res.pending.push({ bidId: id, reasons: p.waitingFor.size > 0 ? [MR.NOTICE, kv('waitingFor', [...p.waitingFor].join('+')), ...why] : why });
+    }
+    return res;
+  }
+
+  private whyNot(bid: Bid, stats: DemandStats): string[] {
+    const counts = new Map<string, number>();
+    for (const hs of this.hosts.values()) {
+      const r = this.shortOf(hs, stats, bid.request);
+      const reason = r === 'cpu' ? MR.INSUFFICIENT_CPU : r === 'memory' ? MR.INSUFFICIENT_MEMORY : r === 'network' ? MR.INSUFFICIENT_NETWORK : MR.NO_CAPACITY;
+      counts.set(reason, (counts.get(reason) ?? 0) + 1);
+    }
+    return [MR.NO_CAPACITY, ...[...counts].map(([k, v]) => kv(k, v))];
+  }
+
+  private bestHost(bid: Bid, stats: DemandStats): { hostId: string; score: number; interference: Interference } | null {
+    const o = this.options;
+    const base = this.value(bid);
+    let best: { hostId: string; score: number; interference: Interference } | null = null;
+    for (const [hid, hs] of this.hosts) {
+      if (this.shortOf(hs, stats, bid.request) !== null) continue;
+      const it = o.weights.interference > 0 ? this.interference(hid, { stats, memoryIntensity: bid.memoryIntensity }) : { total: 0, pExceed: { cpu: 0, memory: 0, network: 0 }, thrash: 0, reasons: [] };
+      const score = base - o.weights.interference * it.total;
+      if (!best || score > best.score + 1e-12) best = { hostId: hid, score, interference: it };
+    }
+    return best;
+  }
+
+  private admit(bid: Bid, stats: DemandStats, hostId: string, nowMs: number): void {
+    const hs = this.hosts.get(hostId)!;
+    const ru: Running = { bid, hostId, startedAtMs: nowMs, stats, lowRounds: 0, highRounds: 0, candidate: null, notice: null, billedToMs: nowMs, billCarry: 0, value: this.value(bid) };
+    this.runningMap.set(bid.id, ru);
+    hs.instances.add(bid.id);
+    this.addToSums(hs, stats, bid, 1);
+  }
+
+  private notice(ru: Running, nowMs: number, reasons: string[]): PreemptionDecision {
+    const stopAtMs = nowMs + (ru.bid.noticeMs ?? this.options.noticeMs);
+    const rs = [MR.NOTICE, kv('noticeMs', stopAtMs - nowMs), ...reasons];
+    ru.notice = { atMs: nowMs, stopAtMs, reasons: rs };
+    return { id: ru.bid.id, kind: 'notice', hostId: ru.hostId, stopAtMs, reasons: rs };
+  }
+
+  /**
+   * Tries to make room for `bid` by displacing lower-value instances on one host. Returns
+   * 'admitted' when it was placed at once (only uninterruptible victims, penalties paid),
+   * 'waiting' when notices were sent, 'no' otherwise.
+   */
+  private displace(bid: Bid, stats: DemandStats, nowMs: number, res: AuctionRoundResult): 'admitted' | 'waiting' | 'no' {
+    const o = this.options;
+    const bidValue = this.value(bid);
+    let plan: { hostId: string; victims: Running[]; cost: number } | null = null;
+    for (const [hid, hs] of this.hosts) {
+      const eligible = [...hs.instances]
+        .map((id) => this.runningMap.get(id)!)
+        .filter((ru) => !ru.notice && nowMs - ru.startedAtMs >= (ru.bid.minRuntimeMs ?? o.minRuntimeMs))
+        .sort((a, b) => (a.candidate ? 0 : 1) - (b.candidate ? 0 : 1) || this.victimCost(a) - this.victimCost(b) || cmp(a.bid.id, b.bid.id));
+      const chosen: Running[] = [];
+      const ignore = new Set<string>();
+      let cost = 0;
+      let fits = this.shortOf(hs, stats, bid.request, ignore) === null;
+      for (const ru of eligible) {
+        if (fits) break;
+        const c = this.victimCost(ru);
+        if (cost + c + o.preemptMargin >= bidValue) break;
+        chosen.push(ru);
+        ignore.add(ru.bid.id);
+        cost += c;
+        fits = this.shortOf(hs, stats, bid.request, ignore) === null;
+      }
+      if (fits && chosen.length > 0 && (!plan || cost < plan.cost)) plan = { hostId: hid, victims: chosen, cost };
+    }
+    if (!plan) return 'no';
+    const pending = this.pendingBids.get(bid.id)!;
+    let waiting = false;
+    for (const v of plan.victims) {
+      const why = [MR.DISPLACED_BY, kv('bid', bid.id), kv('bidScore', bidValue), kv('victimValue', v.value), ...(v.candidate ?? [])];
+      if (v.bid.interruptible) {
+        res.notices.push(this.notice(v, nowMs, why));
+        pending.waitingFor.add(v.bid.id);
+        waiting = true;
+        continue;
+      }
+      const pen = v.bid.penalty!;
+      const tx = this.ledger.begin('preemption-penalty', nowMs, [MR.PENALTY_PAID, ...why], v.bid.id);
+      // (a tenant displacing its own instance owes itself no fee; the priority reduction still applies)
+      if (bid.tenant !== v.bid.tenant) tx.move('money', account.tenant(bid.tenant), account.tenant(v.bid.tenant), pen.feeMicros);
+      tx.move('priority', account.priority(bid.tenant), SYSTEM.PRIORITY_PENALTIES, pen.priorityReductionMilli);
+      const r = this.ledger.commit(tx);
+      if (!r.ok) {
+        res.pending.push({ bidId: bid.id, reasons: [MR.CANNOT_AFFORD_PENALTY, kv('victim', v.bid.id), kv('feeMicros', pen.feeMicros)] });
+        return 'no';
+      }
+      this.bill(v, nowMs);
+      res.penalties.push({ id: v.bid.id, kind: 'penalty', hostId: v.hostId, feeMicros: bid.tenant !== v.bid.tenant ? pen.feeMicros : 0, priorityReductionMilli: pen.priorityReductionMilli, payer: bid.tenant, reasons: [MR.PENALTY_PAID, ...why] });
+      res.stopped.push({ id: v.bid.id, kind: 'stop', hostId: v.hostId, reasons: [MR.PENALTY_PAID, ...why] });
+      this.stopInstance(v.bid.id);
+    }
+    if (waiting) return 'waiting';
+    const hs = this.hosts.get(plan.hostId)!;
+    if (this.shortOf(hs, stats, bid.request) !== null) return 'no';
+    this.admit(bid, stats, plan.hostId, nowMs);
+    const it = this.interference(plan.hostId);
+    res.admitted.push({ bidId: bid.id, hostId: plan.hostId, score: bidValue - o.weights.interference * it.total, interference: it.total, reasons: [MR.ADMITTED, MR.DISPLACED_BY, kv('victims', plan.victims.map((v) => v.bid.id).join('+')), ...it.reasons] });
+    return 'admitted';
+  }
+
+  /** Score units a displacement of this instance costs: its value, plus its fee if uninterruptible. */
+  private victimCost(ru: Running): number {
+    const feeScore = ru.bid.interruptible ? 0 : (this.options.weights.price * (ru.bid.penalty?.feeMicros ?? 0)) / this.options.referencePriceMicrosPerHour;
+    return ru.value + feeScore;
+  }
+
+  /** Predicted quantile sums of a host per resource at the first horizon step (for reports). */
+  predictedLoad(hostId: string): Amount3 {
+    const s = this.hosts.get(hostId)!.sums;
+    return { cpu: s.q.cpu[0]!, memory: s.q.memory[0]!, network: s.q.network[0]! };
+  }
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function must(r: CommitResult): void {
+  if (!r.ok) throw new InputError(`ledger refused ${r.kind}: ${r.account} would hold ${r.wouldBe} ${r.asset}`, { field: r.account });
+}
