@@ -11,7 +11,7 @@ import { ALL_TENANTS, isStoreError } from '../../src/core/store.js';
 import { vec } from '../../src/core/resources.js';
 import { runStoreConformance } from '../../src/store/conformance.js';
 import { LATEST_SCHEMA_VERSION } from '../../src/store/sqlite/migrations.js';
-import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { applyMigrations, openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'prescient-store-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -93,4 +93,26 @@ test('sqlite: a second store on the same file sees committed writes (WAL readers
   assert.equal(await r.lastAuditSeq(), 1);
   await w.close();
   await r.close();
+});
+
+test('sqlite: migrations apply in order in one transaction: a failing one leaves the file as it was', () => {
+  const path = freshPath();
+  const db = new Database(path);
+  const m1 = { version: 1, name: 'one', sql: 'CREATE TABLE a (x INTEGER) STRICT;' };
+  const m2 = { version: 2, name: 'two', sql: 'CREATE TABLE b (y INTEGER) STRICT; INSERT INTO a VALUES (1);' };
+  const bad = { version: 3, name: 'broken', sql: 'CREATE TABLE c (z INTEGER); THIS IS NOT SQL;' };
+  applyMigrations(db, path, false, [m1]);
+  assert.equal(db.pragma('user_version', { simple: true }), 1);
+  assert.throws(
+    () => applyMigrations(db, path, true, [m1, m2, bad]),
+    (e: unknown) => isStoreError(e, 'schema') && /migration 3 \(broken\) failed/.test(e.message),
+  );
+  const tables = () => (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all() as string[]).join(',');
+  assert.equal(db.pragma('user_version', { simple: true }), 1, 'version unchanged');
+  assert.equal(tables(), 'a', 'migration 2 rolled back with 3');
+  applyMigrations(db, path, true, [m1, m2]);
+  assert.equal(db.pragma('user_version', { simple: true }), 2);
+  assert.equal(tables(), 'a,b');
+  assert.equal(db.prepare('SELECT count(*) FROM a').pluck().get(), 1);
+  db.close();
 });

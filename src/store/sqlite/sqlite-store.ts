@@ -61,7 +61,7 @@ import {
   type TransferInput,
 } from '../../core/store.js';
 import type { TelemetryBatch } from '../../core/telemetry.js';
-import { LATEST_SCHEMA_VERSION, MIGRATIONS } from './migrations.js';
+import { MIGRATIONS, type Migration } from './migrations.js';
 import { SqliteCore } from './sqlite-core.js';
 
 /** 'pres' in ASCII: marks a file as a prescient database (PRAGMA application_id). */
@@ -342,7 +342,7 @@ export class SqliteStore extends StoreView implements Store {
       throw new StoreError('backend', `sqlite store: cannot open ${path}: ${(e as Error).message}`, { cause: e });
     }
     try {
-      migrate(db, path, existed);
+      applyMigrations(db, path, existed);
       db.pragma('journal_mode = WAL');
       db.pragma(`synchronous = ${synchronous}`);
       db.pragma('foreign_keys = ON');
@@ -435,8 +435,12 @@ export class SqliteStore extends StoreView implements Store {
   }
 }
 
-/** Applies pending migrations in one IMMEDIATE transaction; refuses a newer or foreign database. */
-function migrate(db: Db, path: string, existed: boolean): void {
+/**
+ * Applies pending migrations in one IMMEDIATE transaction (all of them or none); refuses a newer
+ * or foreign database. Exported for tests, which pass their own migration list.
+ */
+export function applyMigrations(db: Db, path: string, existed: boolean, migrations: readonly Migration[] = MIGRATIONS): void {
+  const latest = migrations[migrations.length - 1]?.version ?? 0;
   let appId: number;
   try {
     appId = db.pragma('application_id', { simple: true }) as number;
@@ -446,25 +450,26 @@ function migrate(db: Db, path: string, existed: boolean): void {
   if (appId !== 0 && appId !== APPLICATION_ID)
     throw new StoreError('schema', `${path} is not a prescient database (application_id ${appId}); refusing to touch it`);
   const check = (version: number): void => {
-    if (version > LATEST_SCHEMA_VERSION)
-      throw new StoreError(
-        'schema',
-        `${path} has schema version ${version}, newer than this prescient knows (${LATEST_SCHEMA_VERSION}): upgrade prescient, or point it at another file`,
-      );
+    if (version > latest)
+      throw new StoreError('schema', `${path} has schema version ${version}, newer than this prescient knows (${latest}): upgrade prescient, or point it at another file`);
     if (version === 0 && existed) {
       const tables = (db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get() as { n: number }).n;
       if (tables > 0) throw new StoreError('schema', `${path} is a SQLite database of something else (${tables} tables, no prescient schema); refusing to touch it`);
     }
   };
   check(db.pragma('user_version', { simple: true }) as number);
-  if ((db.pragma('user_version', { simple: true }) as number) === LATEST_SCHEMA_VERSION) return;
+  if ((db.pragma('user_version', { simple: true }) as number) === latest) return;
   db.transaction(() => {
     // Read again under the write lock: another process may have migrated meanwhile.
     const version = db.pragma('user_version', { simple: true }) as number;
     check(version);
-    for (const m of MIGRATIONS) {
+    for (const m of migrations) {
       if (m.version <= version) continue;
-      db.exec(m.sql);
+      try {
+        db.exec(m.sql);
+      } catch (e) {
+        throw new StoreError('schema', `${path}: migration ${m.version} (${m.name}) failed: ${(e as Error).message}; nothing was changed`, { cause: e });
+      }
       db.pragma(`user_version = ${m.version}`);
     }
     db.pragma(`application_id = ${APPLICATION_ID}`);
