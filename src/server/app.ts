@@ -102,6 +102,9 @@ export async function buildApp(deps: AppDeps): Promise<Api> {
     forceCloseConnections: true,
   }).withTypeProvider<ZodTypeProvider>();
 
+  // JSON only: a text/plain body is refused with 415 instead of being validated as a string.
+  app.removeContentTypeParser('text/plain');
+
   // zod validation that keeps every issue with its path.
   app.setValidatorCompiler(({ schema, httpPart }) => (data: unknown) => {
     const r = (schema as z.ZodType).safeParse(data);
