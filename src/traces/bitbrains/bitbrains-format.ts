@@ -1,7 +1,7 @@
 // Bitbrains GWA-T-12 (fastStorage / Rnd) traces: one CSV per VM, fields separated by ";" and a
 // tab, a header line, a row roughly every 300 s (with jitter, gaps and some repeated rows).
 import type { ReadOptions, TraceFormat, TraceSeries } from '../format.js';
-import { listTraceFiles, readLines, seriesIdOf } from '../common/files.js';
+import { forEachLine, listTraceFiles, readText, seriesIdOf } from '../common/files.js';
 import { GrowableFloat64Array } from '../common/growable-array.js';
 import { parseDecimal, parseUnixSeconds, parseUsage } from '../common/parse.js';
 import { medianPositiveStep, streamFiles } from '../common/stream-files.js';
@@ -58,6 +58,9 @@ function isBitbrainsFile(name: string): boolean {
 }
 
 async function readBitbrainsFile(file: string): Promise<TraceSeries> {
+  // The whole file at once (a month of one VM is about a megabyte), then lines and fields are
+  // scanned by index: no per-line stream events, no split arrays.
+  const text = await readText(file);
   const times = new GrowableFloat64Array(8192);
   const cpu = new GrowableFloat64Array(8192);
   const memory = new GrowableFloat64Array(8192);
@@ -65,44 +68,51 @@ async function readBitbrainsFile(file: string): Promise<TraceSeries> {
   const network = new GrowableFloat64Array(8192);
   let maxCores = 0;
   let maxMemoryKB = 0;
-  let line = 0;
   let skippedRows = 0;
   let seenFirst = false;
-  for await (const text of readLines(file)) {
-    line++;
-    if (text.trim() === '') {
+  const ends = new Int32Array(BITBRAINS_COLUMNS.length);
+  forEachLine(text, (t, start, end, line) => {
+    if (isBlank(t, start, end)) {
       skippedRows++;
-      continue;
+      return;
     }
-    const fields = text.split(';');
+    // field k spans (k === 0 ? start : ends[k - 1] + 1) .. ends[k]
+    let fields = 0;
+    let p = start;
+    for (;;) {
+      const semi = t.indexOf(';', p);
+      const e = semi === -1 || semi > end ? end : semi;
+      if (fields < ends.length) ends[fields] = e;
+      fields++;
+      if (e === end) break;
+      p = e + 1;
+    }
     if (!seenFirst) {
       seenFirst = true;
-      if (Number.isNaN(parseDecimal(fields[0]!.trim()))) continue; // the header
+      if (Number.isNaN(parseDecimal(t.slice(start, ends[0]).trim()))) return; // the header
     }
-    if (fields.length !== BITBRAINS_COLUMNS.length) {
-      throw new TraceFormatError(`expected ${BITBRAINS_COLUMNS.length} ";"-separated fields, found ${fields.length}`, {
+    if (fields !== BITBRAINS_COLUMNS.length) {
+      throw new TraceFormatError(`expected ${BITBRAINS_COLUMNS.length} ";"-separated fields, found ${fields}`, {
         file,
         line,
       });
     }
-    const at = { file, line };
-    const num = (i: number): number => parseUsage(fields[i]!, BITBRAINS_COLUMNS[i]!, at);
-    const t = parseUnixSeconds(fields[0]!, BITBRAINS_COLUMNS[0], at);
-    const cores = num(1);
-    const capacityMHz = num(2);
-    const usageMHz = num(3);
-    const memCapacityKB = num(5);
-    const memUsageKB = num(6);
-    const diskKBps = num(7) + num(8);
-    const netKBps = num(9) + num(10);
-    times.push(t);
+    const ts = parseUnixSeconds(t.slice(start, ends[0]), BITBRAINS_COLUMNS[0], { file, line });
+    const cores = fieldUsage(t, ends, 1, file, line);
+    const capacityMHz = fieldUsage(t, ends, 2, file, line);
+    const usageMHz = fieldUsage(t, ends, 3, file, line);
+    const memCapacityKB = fieldUsage(t, ends, 5, file, line);
+    const memUsageKB = fieldUsage(t, ends, 6, file, line);
+    const diskKBps = fieldUsage(t, ends, 7, file, line) + fieldUsage(t, ends, 8, file, line);
+    const netKBps = fieldUsage(t, ends, 9, file, line) + fieldUsage(t, ends, 10, file, line);
+    times.push(ts);
     cpu.push(cores === 0 || capacityMHz === 0 ? 0 : usageMHz / (capacityMHz / cores));
     memory.push(memUsageKB / 1024);
     disk.push(diskKBps);
     network.push(netKBps);
     if (cores > maxCores) maxCores = cores;
     if (memCapacityKB > maxMemoryKB) maxMemoryKB = memCapacityKB;
-  }
+  });
   const timesS = times.toArray();
   return {
     id: seriesIdOf(file),
@@ -116,4 +126,36 @@ async function readBitbrainsFile(file: string): Promise<TraceSeries> {
     skippedRows,
     timesS,
   };
+}
+
+/** True when text[start, end) is empty or white space only (as `.trim() === ''`). */
+function isBlank(t: string, start: number, end: number): boolean {
+  if (start === end) return true;
+  const c = t.charCodeAt(start);
+  if (c > 32 && c < 127) return false;
+  return t.slice(start, end).trim() === '';
+}
+
+const isAsciiSpace = (c: number): boolean => c === 32 || (c >= 9 && c <= 13);
+
+/** Usage in column k (k >= 1) of the line whose field ends are `ends`. */
+function fieldUsage(t: string, ends: Int32Array, k: number, file: string, line: number): number {
+  return usageAt(t, ends[k - 1]! + 1, ends[k]!, k, file, line);
+}
+
+/**
+ * parseUsage of text[start, end) without the copies: ASCII white space is skipped by index and
+ * the number parsed from one slice. Anything unusual (a non-ASCII character at either end, or a
+ * value parseUsage rejects) goes through parseUsage itself, for the same result or error.
+ */
+function usageAt(t: string, start: number, end: number, column: number, file: string, line: number): number {
+  let s = start;
+  let e = end;
+  while (s < e && isAsciiSpace(t.charCodeAt(s))) s++;
+  while (e > s && isAsciiSpace(t.charCodeAt(e - 1))) e--;
+  if (s < e && t.charCodeAt(s) < 128 && t.charCodeAt(e - 1) < 128) {
+    const v = parseDecimal(t.slice(s, e));
+    if (v >= 0 && v !== Infinity) return v;
+  }
+  return parseUsage(t.slice(start, end), BITBRAINS_COLUMNS[column]!, { file, line });
 }

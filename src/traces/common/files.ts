@@ -1,9 +1,10 @@
 // File listing, series ids and line-by-line reading shared by the file-based trace formats.
 import { createReadStream } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { createGunzip } from 'node:zlib';
+import { createGunzip, gunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import { InputError, TraceFormatError } from '../../core/errors.js';
 
@@ -75,5 +76,64 @@ export async function* readLines(file: string): AsyncGenerator<string, void, und
     rl.close();
     input.destroy();
     source.destroy();
+  }
+}
+
+const gunzipAsync = promisify(gunzip);
+
+/**
+ * The whole text of a file (gunzipped when it ends in `.gz`), for `forEachLine`: for files that fit in memory, much faster than `readLines` (no per-line stream events).
+ * Read errors and corrupt gzip data are TraceFormatErrors naming the file, as in `readLines`.
+ */
+export async function readText(file: string): Promise<string> {
+  let text: string;
+  try {
+    const raw = await readFile(file);
+    text = (file.endsWith('.gz') ? await gunzipAsync(raw) : raw).toString('utf8');
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    const message = cause instanceof Error ? cause.message : String(cause);
+    const what = code === 'ENOENT' ? 'no such file' : `cannot read${file.endsWith('.gz') ? ' (gzip)' : ''}: ${message}`;
+    throw new TraceFormatError(what, { file }, { cause });
+  }
+  return text;
+}
+
+/**
+ * Calls `fn(text, start, end, lineNumber)` for every line of `text`, as `readLines` (Node's
+ * readline) splits them: at LF, CRLF or a lone CR, terminators excluded, no line after a final
+ * terminator, a leading UTF-8 byte order mark left out of the first line. Lines are given as
+ * index ranges, so a caller can parse fields without copying.
+ */
+export function forEachLine(text: string, fn: (text: string, start: number, end: number, lineNumber: number) => void): void {
+  const n = text.length;
+  let start = 0;
+  let line = 0;
+  if (text.charCodeAt(0) === 0xfeff) {
+    start = 1;
+    if (n === 1) {
+      fn(text, 1, 1, 1); // a file holding only the mark is one empty line to readline
+      return;
+    }
+  }
+  if (text.indexOf('\r') === -1) {
+    // LF only (the common case): one indexOf per line
+    while (start < n) {
+      let end = text.indexOf('\n', start);
+      if (end === -1) end = n;
+      fn(text, start, end, ++line);
+      start = end + 1;
+    }
+    return;
+  }
+  while (start < n) {
+    let end = start;
+    while (end < n) {
+      const c = text.charCodeAt(end);
+      if (c === 10 || c === 13) break;
+      end++;
+    }
+    fn(text, start, end, ++line);
+    start = end < n && text.charCodeAt(end) === 13 && end + 1 < n && text.charCodeAt(end + 1) === 10 ? end + 2 : end + 1;
   }
 }
