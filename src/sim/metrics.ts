@@ -28,7 +28,16 @@ export const METRIC_DEFINITIONS = {
   wall_ms: 'wall-clock time of the simulation (reading the trace included, report excluded), milliseconds',
 } as const;
 
-export class ResourceMetrics {
+/** The raw sums behind ResourceMetrics (plain data, e.g. posted by a worker thread). */
+export interface ResourceTotals {
+  samples: number;
+  violations: number;
+  allocatedSum: number;
+  slackSum: number;
+  usageSum: number;
+}
+
+export class ResourceMetrics implements ResourceTotals {
   samples = 0;
   violations = 0;
   allocatedSum = 0;
@@ -44,12 +53,16 @@ export class ResourceMetrics {
     if (allocation > usage) this.slackSum += allocation - usage;
   }
 
-  merge(o: ResourceMetrics): void {
+  merge(o: ResourceTotals): void {
     this.samples += o.samples;
     this.violations += o.violations;
     this.allocatedSum += o.allocatedSum;
     this.slackSum += o.slackSum;
     this.usageSum += o.usageSum;
+  }
+
+  totals(): ResourceTotals {
+    return { samples: this.samples, violations: this.violations, allocatedSum: this.allocatedSum, slackSum: this.slackSum, usageSum: this.usageSum };
   }
 
   get violationRate(): number {

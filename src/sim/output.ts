@@ -7,6 +7,11 @@ import type { SimulationResult } from './run.js';
 export { csvNumber };
 export const ALLOCATIONS_HEADER = 'instance,index,cpu,memory';
 
+/** One allocations.csv line (without the newline): the only place its format is written. */
+export function allocationLine(instance: string, index: number, cpu: number, memory: number): string {
+  return `${csvText(instance)},${index},${csvNumber(cpu)},${csvNumber(memory)}`;
+}
+
 /** Streams allocations.csv rows. */
 export class AllocationsWriter {
   private readonly csv: CsvWriter;
@@ -20,8 +25,13 @@ export class AllocationsWriter {
   }
 
   write = (instance: string, index: number, cpu: number, memory: number): void => {
-    this.csv.line(`${csvText(instance)},${index},${csvNumber(cpu)},${csvNumber(memory)}`);
+    this.csv.line(allocationLine(instance, index, cpu, memory));
   };
+
+  /** Appends bytes holding `rows` complete lines written elsewhere (a worker's part file). */
+  bytes(data: Uint8Array, rows: number): void {
+    this.csv.bytes(data, rows);
+  }
 
   flush(): void {
     this.csv.flush();

@@ -15,8 +15,19 @@ import type { PluginRegistry } from '../policy/framework/registry.js';
 import { defaultProfile, type OvercommitMode } from '../policy/profiles.js';
 import type { TraceFormat, TraceSeries } from '../traces/format.js';
 import { getTraceFormat } from '../traces/registry.js';
+import { seriesIdOf } from '../traces/common/files.js';
 import { capacityOf, simulateCohort, type CohortResult, type HostSpec, type KeptSeries } from './engine.js';
 import { FleetMetrics, ResourceMetrics } from './metrics.js';
+import type { AllocationsWriter } from './output.js';
+import {
+  checkSeries,
+  ONE_SERIES_PER_FILE,
+  resolveJobs,
+  RightsizingTotals,
+  runRightsizingInWorkers,
+  simulateSeries,
+  workersAvailable,
+} from './rightsizing.js';
 
 export const SCENARIOS = ['rightsizing', 'fleet', 'cloudsim-planetlab'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
@@ -39,6 +50,18 @@ export interface SimulateOptions {
   /** How many instances to keep full series of, for charts (the first ones read). */
   keepSeries?: number;
   onAllocation?: (instance: string, index: number, cpu: number, memory: number) => void;
+  /**
+   * allocations.csv writer (instead of `onAllocation`): with it, rightsizing can run on worker
+   * threads, whose rows are copied in series order (the file is the same as with one thread).
+   */
+  allocations?: AllocationsWriter;
+  /**
+   * Rightsizing: worker threads for formats with one series per file ("auto" = one per core,
+   * at most one per 8 files). Default 1. Results and allocations.csv do not depend on it.
+   * One thread is used anyway with `onAllocation`, a custom `registry`, or from the TypeScript
+   * sources (the worker entry is compiled JavaScript).
+   */
+  jobs?: number | 'auto';
   onProgress?: (phase: 'read' | 'simulate', done: number, total: number) => void;
 }
 
@@ -81,53 +104,66 @@ export async function runSimulation(o: SimulateOptions): Promise<SimulationResul
 
   const rng = seededRng(o.seed ?? 1);
   const keepN = o.keepSeries ?? 4;
-  const resources = new Set<'cpu' | 'memory'>();
-  let skippedRows = 0;
 
   if (scenario === 'rightsizing') {
-    const cpu = new ResourceMetrics();
-    const memory = new ResourceMetrics();
-    const kept: KeptSeries[] = [];
-    let instances = 0;
-    let rows = 0;
-    let steps = 0;
-    let failed = 0;
+    const emit = o.onAllocation ?? o.allocations?.write;
+    const progress = (d: number, t: number): void => o.onProgress?.('simulate', d, t);
+    const jobs = resolveJobs(o.jobs ?? 1, files.length);
+    let totals: RightsizingTotals | undefined;
     let stepSeconds = 0;
-    let runner: PolicyRunner | undefined;
-    for await (const s of format.read(o.trace, { onProgress: (d, t) => o.onProgress?.('simulate', d, t) })) {
-      check(s);
-      if (!runner) {
-        stepSeconds = s.stepSeconds;
-        runner = new PolicyRunner(compileProfile(defaultProfile({ policy: o.policy, policyArgs: o.policyArgs, scenario }), registry, { stepSeconds }));
+    // Worker threads: one series per file, the built-in registry (workers rebuild it), rows
+    // going to a file (a callback cannot cross threads), unique ids (a duplicate is reported by
+    // the one-thread reader), and the compiled worker entry present.
+    if (jobs > 1 && ONE_SERIES_PER_FILE.has(format.name) && !o.registry && !o.onAllocation && uniqueIds(files) && workersAvailable()) {
+      // The profile is compiled with the first series' step, as with one thread.
+      let first: TraceSeries | undefined;
+      let asked = false;
+      const onlyFirst = (): boolean => !asked && (asked = true);
+      for await (const s of format.read(o.trace, { filter: onlyFirst })) first = s;
+      if (first) {
+        stepSeconds = first.stepSeconds;
+        totals = await runRightsizingInWorkers({
+          jobs,
+          trace: o.trace,
+          format: format.name,
+          policy: o.policy,
+          policyArgs: o.policyArgs,
+          seed: o.seed ?? 1,
+          stepSeconds,
+          keepN,
+          files: files.length,
+          ...(o.allocations ? { sink: o.allocations } : {}),
+          onSeries: progress,
+        });
       }
-      for (const k of ['cpu', 'memory'] as const) if (s.values[k]) resources.add(k);
-      skippedRows += s.skippedRows;
-      const r = simulateCohort([s], {
-        runner,
-        rng: rng.fork(),
-        stepSeconds: s.stepSeconds,
-        ...(o.onAllocation ? { onAllocation: o.onAllocation } : {}),
-        keepSeries: () => kept.length < keepN,
-      });
-      cpu.merge(r.cpu);
-      memory.merge(r.memory);
-      kept.push(...r.kept);
-      instances++;
-      rows += r.rows;
-      steps = Math.max(steps, r.steps);
-      failed += r.failedPlans;
     }
-    if (instances === 0) throw new InputError(`no series could be read as ${format.name}`, { file: o.trace });
+    if (!totals) {
+      totals = new RightsizingTotals();
+      let runner: PolicyRunner | undefined;
+      for await (const s of format.read(o.trace, { onProgress: progress })) {
+        checkSeries(s);
+        if (!runner) {
+          stepSeconds = s.stepSeconds;
+          runner = new PolicyRunner(compileProfile(defaultProfile({ policy: o.policy, policyArgs: o.policyArgs, scenario }), registry, { stepSeconds }));
+        }
+        totals.add(simulateSeries(s, runner, rng.fork(), totals.instances < keepN, emit));
+      }
+    }
+    if (totals.instances === 0) throw new InputError(`no series could be read as ${format.name}`, { file: o.trace });
     return {
-      policy: o.policy, scenario, format: format.name, trace: o.trace, instances, rows, steps, stepSeconds, skippedRows,
-      cpu, memory, resources: [...resources], kept, failedPlans: failed, wallMs: performance.now() - t0,
+      policy: o.policy, scenario, format: format.name, trace: o.trace, instances: totals.instances, rows: totals.rows, steps: totals.steps, stepSeconds,
+      skippedRows: totals.skippedRows, cpu: totals.cpu, memory: totals.memory, resources: [...totals.resources], kept: totals.kept,
+      failedPlans: totals.failedPlans, wallMs: performance.now() - t0,
     };
   }
 
   // fleet
+  const resources = new Set<'cpu' | 'memory'>();
+  let skippedRows = 0;
+  const emit = o.onAllocation ?? o.allocations?.write;
   const series: TraceSeries[] = [];
   for await (const s of format.read(o.trace, { onProgress: (d, t) => o.onProgress?.('read', d, t) })) {
-    check(s);
+    checkSeries(s);
     series.push(s);
     skippedRows += s.skippedRows;
     for (const k of ['cpu', 'memory'] as const) if (s.values[k]) resources.add(k);
@@ -152,7 +188,7 @@ export async function runSimulation(o: SimulateOptions): Promise<SimulationResul
     stepSeconds,
     hosts,
     overcommit: overcommit !== 'none',
-    ...(o.onAllocation ? { onAllocation: o.onAllocation } : {}),
+    ...(emit ? { onAllocation: emit } : {}),
     onStep: (d, t) => {
       if (d % 16 === 0 || d === t) o.onProgress?.('simulate', d, t);
     },
@@ -169,13 +205,15 @@ export async function runSimulation(o: SimulateOptions): Promise<SimulationResul
 
 const nz = (x: number): number => (Number.isFinite(x) ? x : 0);
 
-function check(s: TraceSeries): void {
-  if (!s.values.cpu && !s.values.memory) throw new InputError('series has neither cpu nor memory values', { file: s.file });
+/** True when no two files map to the same series id. */
+function uniqueIds(files: readonly string[]): boolean {
+  return new Set(files.map(seriesIdOf)).size === files.length;
 }
 
 async function runCloudSim(o: SimulateOptions, format: TraceFormat, t0: number): Promise<SimulationResult> {
   const { runCloudSimScenario } = await import('./cloudsim-scenario.js');
-  return runCloudSimScenario(o, format, t0);
+  const emit = o.onAllocation ?? o.allocations?.write;
+  return runCloudSimScenario({ ...o, ...(emit ? { onAllocation: emit } : {}) }, format, t0);
 }
 
 export type { Rng };

@@ -29,6 +29,8 @@ interface SimulateCliOptions {
   overcommit: string;
   progress: boolean;
   report: boolean;
+  /** Rightsizing worker threads ("auto": one per core); outputs do not depend on it. */
+  jobs?: string;
 }
 
 function positive(name: string, v: string | undefined, integer = false): number | undefined {
@@ -59,6 +61,7 @@ export async function simulateAction(o: SimulateCliOptions): Promise<Record<stri
       throw new InputError(`--policy-args must be JSON: ${(cause as Error).message}`, { field: 'policy-args' }, { cause });
     }
   }
+  const jobs = o.jobs === undefined || o.jobs === 'auto' ? 'auto' : positive('jobs', o.jobs, true)!;
   const seed = Number(o.seed);
   if (!Number.isInteger(seed)) throw new InputError(`--seed must be an integer, got "${o.seed}"`, { field: 'seed' });
   const registry = createRegistry();
@@ -86,8 +89,8 @@ export async function simulateAction(o: SimulateCliOptions): Promise<Record<stri
       ...(o.hostCpu !== undefined ? { hostCpu: positive('host-cpu', o.hostCpu)! } : {}),
       ...(o.hostMemory !== undefined ? { hostMemory: positive('host-memory', o.hostMemory)! } : {}),
       overcommit: o.overcommit as OvercommitMode,
-      registry,
-      onAllocation: writer.write,
+      allocations: writer,
+      jobs,
       onProgress: (phase, done, total) => {
         if (!bar) return;
         const label = phase === 'read' ? 'reading  ' : 'simulating';
@@ -138,6 +141,7 @@ export function register(program: Command): void {
     .option('--host-cpu <x>', "fleet: host CPU capacity in the trace's CPU unit (default: 4 x the largest instance)")
     .option('--host-memory <x>', "fleet: host memory capacity in the trace's memory unit (default: 4 x the largest instance)")
     .option('--overcommit <mode>', 'fleet: none (allocations must fit), nsigma (Google max(N-sigma, percentile sum)), forecast', 'none')
+    .option('--jobs <n>', 'rightsizing: worker threads for formats with one series per file ("auto": one per core); outputs are identical', 'auto')
     .option('--no-progress', 'no progress bar')
     .option('--no-report', 'skip report.html')
     .action(async (opts: SimulateCliOptions) => {
