@@ -12,8 +12,9 @@
 //      'flat':   holds the last entry (5, 5, ...).
 //    The clamp to [min, max] bounds every extension.
 //  - predictive factor, from the forecast of the instance's demand over a short horizon:
-//      relative change r = (max over the horizon of the forecast at `level`) / current - 1,
-//      with `current` floored at `floor` so an idle instance does not divide by ~0;
+//      relative change r = max(peak, floor) / max(current, floor) - 1, where peak is the max over
+//      the horizon of the forecast at `level` (both floored, so an idle instance neither divides
+//      by ~0 nor reads a steady near-zero forecast as a fall);
 //      r >= riseThreshold:  raw = 1 + min(maxRaise, gain x r)      (a significant rise)
 //      r <= -fallThreshold: raw = 1 - min(maxLower, gain x |r|)    (a predicted fall)
 //      otherwise raw = 1. The step away from 1 is scaled by the forecast's confidence (when it
@@ -178,7 +179,7 @@ export class PreemptionMultipliers {
         if (Number.isFinite(q) && q > peak) peak = q;
       }
       if (Number.isFinite(peak)) {
-        rel = peak / Math.max(cur, o.floor) - 1;
+        rel = Math.max(peak, o.floor) / Math.max(cur, o.floor) - 1;
         if (rel >= o.riseThreshold) {
           raw = 1 + Math.min(o.maxRaise, o.gain * rel);
           reasons.push(MR.PREDICTED_RISE, kv('relativeChange', rel));
