@@ -23,6 +23,7 @@ import { ApiError, asApiError, fieldPath } from './errors.js';
 import type { EventBus } from './events.js';
 import type { ServerMetrics } from './metrics.js';
 import { registerAdminRoutes } from './routes/admin.js';
+import { registerCreditRoutes } from './routes/credits.js';
 import { registerFleetRoutes } from './routes/fleet.js';
 import { registerMarketRoutes } from './routes/market.js';
 import type { SimulatedFleet } from './sim-fleet.js';
@@ -166,6 +167,7 @@ export async function buildApp(deps: AppDeps): Promise<Api> {
   registerMarketRoutes(app, ctx);
   registerFleetRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
+  registerCreditRoutes(app, ctx);
   await app.ready();
   return app;
 }
