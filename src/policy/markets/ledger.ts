@@ -246,7 +246,8 @@ export class Ledger {
         if (n.delta !== 0) this.balances.get(n.asset)!.set(n.account, this.balance(n.account, n.asset) + n.delta);
       }
     }
-    const entry: JournalEntry = { seq: ++this.seqCounter, atMs: tx.atMs, kind: tx.kind, moves: moves.slice(), reasons: tx.reasons.slice(), ref: tx.ref };
+    // The entry takes the transaction's arrays (a committed Tx is not to be changed again).
+    const entry: JournalEntry = { seq: ++this.seqCounter, atMs: tx.atMs, kind: tx.kind, moves, reasons: tx.reasons, ref: tx.ref };
     if (this.keepJournal) this.journalEntries.push(entry);
     this.onCommit?.(entry);
     return { ok: true, entry };

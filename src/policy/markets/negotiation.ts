@@ -9,7 +9,8 @@
 //   1. need = max(usage, predicted need) for each instance (what its agent states).
 //   2. recall: a lender whose need exceeds what it kept (own - lent) takes units back, from the
 //      loans of its lowest-weight borrowers first, newest first (reason 'recalled-by-lender').
-//   3. release: a borrower holding whole units more than it needs returns them, newest loans first.
+//   3. release: a borrower holding more than `releaseSlackUnits` whole units above its need returns
+//      the units beyond that slack, newest loans first (the slack damps lend/return churn).
 //   4. offers = whole units of own - lent - need - margin; requests = whole units of need -
 //      allocation (units: default 0.1 vCPU = 100 millicores and 100 MiB).
 //   5. arbitration by weighted max-min fairness (progressive filling): when the offers cannot
@@ -43,6 +44,8 @@ export interface NegotiationOptions {
   maxAgeRounds?: number;
   /** Units a lender keeps above its need (default 0). */
   lendMarginUnits?: number;
+  /** Units a borrower may hold above its need before it returns any (default 1: damps churn). */
+  releaseSlackUnits?: number;
   /** Round period, informational for the shells (default 100 ms). */
   roundIntervalMs?: number;
 }
@@ -53,6 +56,7 @@ export interface CompiledNegotiationOptions {
   ageing: number;
   maxAgeRounds: number;
   lendMarginUnits: number;
+  releaseSlackUnits: number;
   roundIntervalMs: number;
 }
 
@@ -63,6 +67,7 @@ export function compileNegotiationOptions(o: NegotiationOptions = {}, path = 'ne
     ageing: o.ageing ?? 0.5,
     maxAgeRounds: o.maxAgeRounds ?? 1000,
     lendMarginUnits: o.lendMarginUnits ?? 0,
+    releaseSlackUnits: o.releaseSlackUnits ?? 1,
     roundIntervalMs: o.roundIntervalMs ?? 100,
   };
   const issues: Issue[] = [];
@@ -75,6 +80,7 @@ export function compileNegotiationOptions(o: NegotiationOptions = {}, path = 'ne
   if (!(c.ageing >= 0)) issues.push({ path: `${path}.ageing`, message: `must be >= 0, got ${c.ageing}` });
   posInt('maxAgeRounds', c.maxAgeRounds, true);
   posInt('lendMarginUnits', c.lendMarginUnits, true);
+  posInt('releaseSlackUnits', c.releaseSlackUnits, true);
   if (!(c.roundIntervalMs > 0)) issues.push({ path: `${path}.roundIntervalMs`, message: `must be > 0, got ${c.roundIntervalMs}` });
   if (issues.length > 0) throw new ValidationError(issues, 'invalid negotiation options');
   return c;
@@ -139,9 +145,9 @@ interface Member {
   borrowed: Record<LendResource, number>;
   /** Consecutive rounds with a request and no grant at all (ageing). */
   starvedRounds: Record<LendResource, number>;
-  /** Loan ids, oldest first. */
-  loansOut: Record<LendResource, string[]>;
-  loansIn: Record<LendResource, string[]>;
+  /** Loan ids, oldest first (insertion-ordered sets: O(1) removal). */
+  loansOut: Record<LendResource, Set<string>>;
+  loansIn: Record<LendResource, Set<string>>;
   weight: number;
 }
 
@@ -186,8 +192,8 @@ export class HostNegotiator {
         lent: { cpu: 0, memory: 0 },
         borrowed: { cpu: 0, memory: 0 },
         starvedRounds: { cpu: 0, memory: 0 },
-        loansOut: { cpu: [], memory: [] },
-        loansIn: { cpu: [], memory: [] },
+        loansOut: { cpu: new Set(), memory: new Set() },
+        loansIn: { cpu: new Set(), memory: new Set() },
         weight: 1,
       });
     }
@@ -249,8 +255,8 @@ export class HostNegotiator {
     loan.amount -= amount;
     if (loan.amount === 0) {
       this.loanMap.delete(loan.id);
-      removeFrom(lender.loansOut[loan.resource], loan.id);
-      removeFrom(borrower.loansIn[loan.resource], loan.id);
+      lender.loansOut[loan.resource].delete(loan.id);
+      borrower.loansIn[loan.resource].delete(loan.id);
     }
     return { kind, resource: loan.resource, loanId: loan.id, lender: loan.lender, borrower: loan.borrower, amount, reasons };
   }
@@ -292,7 +298,7 @@ export class HostNegotiator {
         if (need[i]! <= kept) continue;
         let deficit = Math.min(m.lent[r], Math.ceil((need[i]! - kept) / unit) * unit);
         // lowest-weight borrowers first, newest loan first
-        const out = m.loansOut[r]
+        const out = [...m.loansOut[r]]
           .map((id, k) => ({ loan: this.loanMap.get(id)!, k }))
           .sort((a, b) => this.members.get(a.loan.borrower)!.weight - this.members.get(b.loan.borrower)!.weight || b.k - a.k);
         for (const { loan } of out) {
@@ -308,8 +314,9 @@ export class HostNegotiator {
         const m = ms[i]!;
         if (m.borrowed[r] === 0) continue;
         const alloc = m.own[r] - m.lent[r] + m.borrowed[r];
-        let excess = Math.min(m.borrowed[r], Math.floor((alloc - need[i]!) / unit) * unit);
-        const ins = m.loansIn[r];
+        let excess = Math.min(m.borrowed[r], (Math.floor((alloc - need[i]!) / unit) - o.releaseSlackUnits) * unit);
+        if (excess <= 0) continue;
+        const ins = [...m.loansIn[r]];
         for (let k = ins.length - 1; k >= 0 && excess > 0; k--) {
           const loan = this.loanMap.get(ins[k]!)!;
           const amt = Math.min(loan.amount, excess);
@@ -370,8 +377,8 @@ export class HostNegotiator {
           if (borrower.starvedRounds[r] > 0) reasons.push(MR.AGEING, kv('starvedRounds', borrower.starvedRounds[r]));
           must(this.ledger.transfer(ASSET[r], account.alloc(lender.id), account.alloc(borrower.id), amount, 'loan', nowMs, reasons, loanId));
           this.loanMap.set(loanId, { id: loanId, resource: r, lender: lender.id, borrower: borrower.id, amount, sinceMs: nowMs });
-          lender.loansOut[r].push(loanId);
-          borrower.loansIn[r].push(loanId);
+          lender.loansOut[r].add(loanId);
+          borrower.loansIn[r].add(loanId);
           lender.lent[r] += amount;
           borrower.borrowed[r] += amount;
           result.transfers.push({ kind: 'loan', resource: r, loanId, lender: lender.id, borrower: borrower.id, amount, reasons });
@@ -415,9 +422,11 @@ export function waterFill(request: ArrayLike<number>, weight: ArrayLike<number>,
     for (let i = 0; i < n; i++) grant[i] = request[i]!;
     return;
   }
+  const req: number[] = [];
+  for (let i = 0; i < n; i++) if (request[i]! > 0) req.push(i);
   const count = (s: number): number => {
     let c = 0;
-    for (let i = 0; i < n; i++) c += Math.min(request[i]!, Math.ceil(s * weight[i]!));
+    for (const i of req) c += Math.min(request[i]!, Math.ceil(s * weight[i]!));
     return c;
   };
   let lo = 0;
@@ -470,11 +479,6 @@ export function waterFill(request: ArrayLike<number>, weight: ArrayLike<number>,
 
 function emptyStats(): ResourceRoundStats {
   return { offeredUnits: 0, requestedUnits: 0, grantedUnits: 0, recalledUnits: 0, releasedUnits: 0, unmet: 0 };
-}
-
-function removeFrom(list: string[], id: string): void {
-  const k = list.lastIndexOf(id);
-  if (k >= 0) list.splice(k, 1);
 }
 
 function must(r: CommitResult): void {

@@ -67,6 +67,9 @@ export type MarketReason = (typeof MR)[keyof typeof MR];
 
 /** `name=value` with a compact number (reasons that carry the figures behind a decision). */
 export function kv(name: string, value: number | string): string {
-  if (typeof value === 'string') return `${name}=${value}`;
-  return `${name}=${Number.isInteger(value) ? value : Number(value.toPrecision(4))}`;
+  if (typeof value === 'string' || Number.isInteger(value)) return `${name}=${value}`;
+  const a = Math.abs(value);
+  // 4 significant digits; plain rounding for the common range (cheaper than toPrecision)
+  if (a >= 1 && a < 1000) return `${name}=${Math.round(value * 1000) / 1000}`;
+  return `${name}=${Number(value.toPrecision(4))}`;
 }
