@@ -90,7 +90,7 @@ export function runCreditsExperiment(vms: readonly MarketSeries[]): CreditsRepor
       for (let t = 0; t < s.cpu.length; t++) {
         const stepMs = stepMsOf(s, t);
         now += stepMs;
-        const want = s.cpu[t]! * 1000;
+        const want = Math.round(s.cpu[t]! * 1000);
         const a = book.accrue(s.id, now, stepMs, want);
         const hours = stepMs / 3_600_000;
         r.steps++;
