@@ -44,7 +44,27 @@ export interface PowerAction {
   reasons: readonly string[];
 }
 
-export type Action = ResizeAction | MigrateAction | PowerAction;
+/**
+ * Pin an instance to host CPUs (a cpuset for a cgroup; the vCPU threads' affinity for a VM):
+ * moving work between cores is a migration inside one host.
+ */
+export interface PinAction {
+  kind: 'pin';
+  instance: string;
+  /** Host CPU numbers (as in /proc/cpuinfo "processor"), at least one. */
+  cpus: readonly number[];
+  reasons: readonly string[];
+}
+
+/** Set the number of virtual CPUs an instance has plugged (vCPU hotplug). */
+export interface HotplugAction {
+  kind: 'hotplug';
+  instance: string;
+  vcpus: number;
+  reasons: readonly string[];
+}
+
+export type Action = ResizeAction | MigrateAction | PowerAction | PinAction | HotplugAction;
 export type ActionKind = Action['kind'];
 
 export interface Plan {
@@ -67,6 +87,14 @@ export function power(host: string, on: boolean, reasons: readonly string[]): Po
   return { kind: 'power', host, on, reasons };
 }
 
+export function pin(instance: string, cpus: readonly number[], reasons: readonly string[]): PinAction {
+  return { kind: 'pin', instance, cpus, reasons };
+}
+
+export function hotplug(instance: string, vcpus: number, reasons: readonly string[]): HotplugAction {
+  return { kind: 'hotplug', instance, vcpus, reasons };
+}
+
 /** One line per action, for logs and error messages. */
 export function describeAction(a: Action): string {
   switch (a.kind) {
@@ -76,5 +104,9 @@ export function describeAction(a: Action): string {
       return `migrate ${a.instance} ${a.from} -> ${a.to} (${a.reasons.join(', ')})`;
     case 'power':
       return `power ${a.on ? 'on' : 'off'} ${a.host} (${a.reasons.join(', ')})`;
+    case 'pin':
+      return `pin ${a.instance} cpus=${a.cpus.join(',')} (${a.reasons.join(', ')})`;
+    case 'hotplug':
+      return `hotplug ${a.instance} vcpus=${a.vcpus} (${a.reasons.join(', ')})`;
   }
 }
