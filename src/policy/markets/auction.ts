@@ -111,7 +111,7 @@ export interface AuctionOptions {
   highInterference?: { threshold?: number; rounds?: number };
   /** Give notice to interruptible candidates on hosts with persistently high interference. Default true. */
   relieveInterference?: boolean;
-  /** Score margin a displacing bid needs over its victims. Default 0.1. */
+  /** Score margin a displacing bid needs over its victims. Default 0.5. */
   preemptMargin?: number;
   scoring?: 'auction' | 'price-only';
   capacity?: 'quantile' | 'request';
@@ -148,7 +148,7 @@ export function compileAuctionOptions(o: AuctionOptions = {}, path = 'auction'):
     lowUtilisation: { threshold: 0.2, rounds: 3, ...o.lowUtilisation },
     highInterference: { threshold: 0.3, rounds: 3, ...o.highInterference },
     relieveInterference: o.relieveInterference ?? !priceOnly,
-    preemptMargin: o.preemptMargin ?? 0.1,
+    preemptMargin: o.preemptMargin ?? 0.5,
     scoring: o.scoring ?? 'auction',
     capacity: o.capacity ?? (priceOnly ? 'request' : 'quantile'),
   };

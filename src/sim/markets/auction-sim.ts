@@ -107,6 +107,8 @@ export interface AuctionReport {
   admitted: number;
   expired: number;
   completed: number;
+  /** Value delivered to jobs that ran to completion (a stricter measure: interrupted work may be lost). */
+  completedValue: number;
   valueDelivered: number;
   valueLostToInterference: number;
   utilisation: number;
@@ -120,7 +122,7 @@ export interface AuctionReport {
   booksBalanced: boolean;
 }
 
-export function runAuctionExperiment(plan: readonly PlannedBid[], variant: AuctionVariant, o: { hosts: number; steps?: number; forecastEvery?: number; options?: AuctionOptions } ): AuctionReport {
+export function runAuctionExperiment(plan: readonly PlannedBid[], variant: AuctionVariant, o: { hosts: number; steps?: number; forecastEvery?: number; options?: AuctionOptions }): AuctionReport {
   const steps = o.steps ?? 288;
   const every = Math.max(1, o.forecastEvery ?? 3);
   const base: AuctionOptions =
@@ -134,9 +136,10 @@ export function runAuctionExperiment(plan: readonly PlannedBid[], variant: Aucti
   for (const p of plan) byArrival.set(p.arrival, [...(byArrival.get(p.arrival) ?? []), p]);
   const byId = new Map(plan.map((p) => [p.bid.id, p]));
   const started = new Map<string, number>();
+  const earned = new Map<string, number>();
   const engines = new Map<string, { cpu: EnsembleForecaster; memory: EnsembleForecaster; last: Demand | null }>();
   const feedback = variant === 'auction';
-  const rep: AuctionReport = { variant, hosts: o.hosts, bids: plan.length, admitted: 0, expired: 0, completed: 0, valueDelivered: 0, valueLostToInterference: 0, utilisation: 0, incidents: 0, incidentShare: 0, notices: 0, stoppedAfterNotice: 0, uninterruptiblePreempted: 0, penaltiesPaid: 0, revenueBilled: 0, booksBalanced: true };
+  const rep: AuctionReport = { variant, hosts: o.hosts, bids: plan.length, admitted: 0, expired: 0, completed: 0, completedValue: 0, valueDelivered: 0, valueLostToInterference: 0, utilisation: 0, incidents: 0, incidentShare: 0, notices: 0, stoppedAfterNotice: 0, uninterruptiblePreempted: 0, penaltiesPaid: 0, revenueBilled: 0, booksBalanced: true };
   let servedCpu = 0;
   for (let t = 0; t < steps; t++) {
     const now = t * STEP_MS;
@@ -208,12 +211,14 @@ export function runAuctionExperiment(plan: readonly PlannedBid[], variant: Aucti
       for (const id of ids) {
         const v = (byId.get(id)!.bid.priceMicrosPerHour / 1e6) * (STEP_MS / 3_600_000);
         rep.valueDelivered += v * frac;
+        earned.set(id, (earned.get(id) ?? 0) + v * frac);
         rep.valueLostToInterference += v * (1 - frac);
       }
     }
     for (const [id, s] of [...started]) {
       if (t + 1 - s >= byId.get(id)!.length) {
         rep.revenueBilled += market.finish(id, now + STEP_MS) / 1e6;
+        rep.completedValue += earned.get(id) ?? 0;
         started.delete(id);
         engines.delete(id);
         rep.completed++;

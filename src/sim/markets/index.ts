@@ -124,8 +124,8 @@ export function formatMarketReport(r: MarketReport): string {
     const a0 = r.auction[0]!;
     out += `\nSpot auction: Google 2011, ${o.jobs} job-days as bids on ${a0.hosts} hosts (offered CPU ${o.load} x capacity), seed ${o.seed}\n`;
     out += table(
-      ['variant', 'value $', 'lost to interf. $', 'utilisation', 'incidents', 'host-steps', 'admitted', 'expired', 'completed', 'notices', 'uninterr. preempted', 'penalties $', 'billed $', 'books'],
-      r.auction.map((a) => [a.variant, f(a.valueDelivered, 2), f(a.valueLostToInterference, 2), pct(a.utilisation), String(a.incidents), pct(a.incidentShare, 2), String(a.admitted), String(a.expired), String(a.completed), String(a.notices), String(a.uninterruptiblePreempted), f(a.penaltiesPaid, 2), f(a.revenueBilled, 2), a.booksBalanced ? 'exact' : 'OFF']),
+      ['variant', 'value $', 'of completed jobs $', 'lost to interf. $', 'utilisation', 'incidents', 'host-steps', 'admitted', 'expired', 'completed', 'notices', 'uninterr. preempted', 'penalties $', 'billed $', 'books'],
+      r.auction.map((a) => [a.variant, f(a.valueDelivered, 2), f(a.completedValue, 2), f(a.valueLostToInterference, 2), pct(a.utilisation), String(a.incidents), pct(a.incidentShare, 2), String(a.admitted), String(a.expired), String(a.completed), String(a.notices), String(a.uninterruptiblePreempted), f(a.penaltiesPaid, 2), f(a.revenueBilled, 2), a.booksBalanced ? 'exact' : 'OFF']),
     );
   }
   const t = Object.entries(r.timingsMs).map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`).join(', ');
