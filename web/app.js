@@ -216,17 +216,19 @@ function openStream() {
     state.broken = true;
     if (es.readyState === EventSource.CLOSED) {
       // Refused (not a dropped connection): the browser gives up, so the page retries itself.
-      setConn('reconnecting', `reconnecting in ${Math.round(state.retryMs / 1000)} s…`);
+      setConn('reconnecting', `reconnecting in ${Math.max(1, Math.round(state.retryMs / 1000))} s…`);
+      const delay = state.retryMs;
+      state.retryMs = Math.min(state.retryMs * 2, 15_000);
       state.retryTimer = setTimeout(async () => {
         try {
-          await api('/healthz');
+          // Up, and still accepting the token? (A revoked token signs the page out.)
+          await api('/v1/status');
           openStream();
         } catch (err) {
           if (err instanceof AuthError) return fail('events', err);
-          state.retryMs = Math.min(state.retryMs * 2, 15_000);
           es.onerror?.();
         }
-      }, state.retryMs);
+      }, delay);
     } else {
       setConn('reconnecting', 'connection lost, reconnecting…');
     }
