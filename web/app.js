@@ -488,7 +488,8 @@ function renderForecast(forecast, history, multiplier) {
   let summary;
   if (!last) summary = `${id}: no usage reported yet.`;
   else {
-    summary = `${id} at ${fmt.clock(last.atMs)}: actual ${fmt.amount(r, last.usage[field])}, allocation ${fmt.amount(r, last.allocation[field])}`;
+    const used = last.usage[field];
+    summary = `${id} at ${fmt.clock(last.atMs)}: ${used === null || used === undefined ? 'no usage reported yet' : `actual ${fmt.amount(r, used)}`}, allocation ${fmt.amount(r, last.allocation[field])}`;
     if (f) {
       const lv = f.levels.slice().sort((a, b) => a - b);
       const lo = f.quantiles[String(lv[0])]?.[0];
