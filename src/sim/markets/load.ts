@@ -1,6 +1,6 @@
 // Trace loading for the market experiments: the first `days` of each series, in canonical units.
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { InputError } from '../../core/errors.js';
 import { getTraceFormat } from '../../traces/registry.js';
 
@@ -59,7 +59,13 @@ export async function loadGoogle(root: string, o: { limit?: number } = {}): Prom
   const dir = join(root, GOOGLE_DIR);
   need(dir);
   const out: MarketSeries[] = [];
-  for await (const s of getTraceFormat('google2011').read(dir)) {
+  const format = getTraceFormat('google2011');
+  let keep: Set<string> | undefined;
+  if (o.limit !== undefined) {
+    const ids = (await format.listFiles(dir)).map((f) => basename(f)).sort();
+    keep = new Set(ids.slice(0, o.limit));
+  }
+  for await (const s of format.read(dir, keep ? { filter: (id) => keep.has(id) } : {})) {
     const len = s.length;
     const cpu = new Float64Array(len);
     const memory = new Float64Array(len);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ValidationError } from '../../../src/core/errors.js';
 import { NOTICE_PRESETS, SpotMarket, type AuctionOptions, type Bid, type SpotHost } from '../../../src/policy/markets/auction.js';
-import { flatForecast } from '../../../src/policy/markets/dist.js';
+import { flatForecast, normalQuantile, normalTail } from '../../../src/policy/markets/dist.js';
 import { account, Ledger, SYSTEM } from '../../../src/policy/markets/ledger.js';
 
 const LEVELS = [0.5, 0.9, 0.99];
@@ -199,4 +199,33 @@ test('property: money and priority are conserved, no tenant goes negative, and a
     }),
     { numRuns: 100 },
   );
+});
+
+test('network contention counts: P(network > capacity) from the co-located forecasts enters the interference', () => {
+  const hosts: SpotHost[] = [{ id: 'n1', capacity: { cpu: 100, memory: 100, network: 1000 } }];
+  const m = market(hosts, {}, ['t-a']);
+  const r = m.round(0, { bids: [bid('a', { cpu: 10, profile: { cpu: prof(10), memory: prof(10), network: prof(800) } })] });
+  // median 800, sigma = (q0.99 - median) / z0.99 = 320 / 2.326
+  const p = normalTail((1000 - 800) / (320 / normalQuantile(0.99)));
+  const it = m.interference('n1');
+  assert.ok(Math.abs(it.pExceed.network - p) < 1e-9, `${it.pExceed.network} vs ${p}`);
+  assert.ok(Math.abs(it.total - (0.5 * p + it.pExceed.cpu + it.pExceed.memory + 0.5 * it.thrash)) < 1e-12);
+  assert.ok(r.admitted[0]!.reasons.includes(`pNetwork=${Number(p.toPrecision(4))}`), r.admitted[0]!.reasons.join(' '));
+});
+
+test('persistently high interference makes candidates and gives the lowest-value interruptible one notice', () => {
+  const m = market([host('h1', 100)], { highInterference: { threshold: 0.3, rounds: 2 } }, ['t-a', 't-b']);
+  m.round(0, { bids: [bid('a', { cpu: 40, priceMicrosPerHour: 200_000 }), bid('b', { cpu: 40, priceMicrosPerHour: 50_000 })] });
+  // runtime forecasts now say both will need 60: the host is predicted to be over capacity
+  const hot = new Map([
+    ['a', { cpu: prof(60), memory: prof(10) }],
+    ['b', { cpu: prof(60), memory: prof(10) }],
+  ]);
+  const r1 = m.round(1000, { forecasts: hot });
+  assert.equal(r1.candidates.length, 0, 'one round is not yet "consistently"');
+  const r2 = m.round(2000, { forecasts: hot });
+  assert.deepEqual(r2.candidates.map((c) => c.id).sort(), ['a', 'b']);
+  assert.ok(r2.candidates[0]!.reasons.includes('consistently-high-interference'));
+  assert.deepEqual(r2.notices.map((n) => n.id), ['b'], 'the cheaper one');
+  assert.ok(r2.notices[0]!.reasons.includes('consistently-high-interference'));
 });

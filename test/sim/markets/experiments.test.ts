@@ -26,9 +26,12 @@ const haveBitbrains = existsSync(join(traces, BITBRAINS_DIR));
 const haveGoogle = existsSync(join(traces, GOOGLE_DIR));
 const skipBb = haveBitbrains ? false : `Bitbrains trace not found under ${traces}`;
 const skipG = haveGoogle ? false : `Google 2011 trace not found under ${traces}`;
+// One slice read once: the first 12 Bitbrains VMs, 2 days (the first day sizes, the second is scored).
+let slice: ReturnType<typeof loadBitbrains> | undefined;
+const bitbrains = () => (slice ??= loadBitbrains(traces, { days: 2, limit: 12 }));
 
 test('credits on Bitbrains: unlimited never throttles, every core-hour is served, throttled or over the vCPUs, books exact', { skip: skipBb }, async () => {
-  const vms = await loadBitbrains(traces, { days: 2, limit: 12 });
+  const vms = await bitbrains();
   assert.equal(vms.length, 12);
   const r = runCreditsExperiment(vms);
   const [std, unl] = r.modes;
@@ -40,7 +43,7 @@ test('credits on Bitbrains: unlimited never throttles, every core-hour is served
 });
 
 test('preemption by multiplier on Bitbrains: bonders are protected; bonding tax is 1 credit per unit', { skip: skipBb }, async () => {
-  const vms = await loadBitbrains(traces, { days: 2, limit: 20 });
+  const vms = await bitbrains();
   const fc = vms.map((s) => forecastSeries(s.cpu, { horizon: 6, levels: [0.5, 0.9], stepSeconds: 300, every: 3 }));
   const p = runPreemptionExperiment(vms, fc, 'predictive', { capacityFactor: 1.5 });
   const none = runPreemptionExperiment(vms, fc, 'none', { capacityFactor: 1.5 });
@@ -52,7 +55,7 @@ test('preemption by multiplier on Bitbrains: bonders are protected; bonding tax 
 });
 
 test('negotiation on Bitbrains: allocations stay within capacity, books exact, Jain index in (0, 1]', { skip: skipBb }, async () => {
-  const vms = await loadBitbrains(traces, { days: 2, limit: 20 });
+  const vms = await bitbrains();
   const cpu = vms.map((s) => forecastSeries(s.cpu, { horizon: 2, levels: [0.5, 0.9], stepSeconds: 300, every: 2 }));
   const mem = vms.map((s) => forecastSeries(s.memory, { horizon: 2, levels: [0.5, 0.9], stepSeconds: 300, every: 2 }));
   const none = runNegotiationExperiment(vms, 'none');
@@ -84,8 +87,8 @@ test('auction on Google 2011: value delivered plus value lost equals what was bi
 
 test('prescient markets: prints the table of the experiment asked for, and names the valid ones for a wrong one', { skip: skipG }, async () => {
   let out = '';
-  await marketsAction('auction', { traces, days: '7', jobs: '40', seed: '1', load: '1.25', capacityFactor: '3', hostSize: '10', quick: false }, (s) => (out += s));
-  assert.match(out, /Spot auction: Google 2011, 40 job-days/);
+  await marketsAction('auction', { traces, days: '7', jobs: '16', seed: '1', load: '1.25', capacityFactor: '3', hostSize: '10', quick: false }, (s) => (out += s));
+  assert.match(out, /Spot auction: Google 2011, 16 job-days/);
   for (const v of ['price-only ', 'price-only-quantile', 'auction-profile', 'auction ']) assert.ok(out.includes(v), v);
   await assert.rejects(marketsAction('bidding', { days: '7', seed: '1', load: '1', capacityFactor: '3', hostSize: '10', quick: false }), (e: unknown) => e instanceof InputError && /valid: credits, negotiation, auction, all/.test(e.message));
   await assert.rejects(marketsAction('auction', { traces, days: '7', seed: '1', load: '-1', capacityFactor: '3', hostSize: '10', quick: false }), /--load must be a number/);
