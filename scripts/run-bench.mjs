@@ -13,7 +13,7 @@ import { pathToFileURL } from 'node:url';
 import { BENCH_DIR, DIST, REPO_ROOT, TRACES, progress, seconds, verdict } from '../bench/lib/harness.mjs';
 
 /** Run order (a benchmark file is bench/<name>.bench.mjs). */
-const BENCHMARKS = ['throughput', 'backtest', 'augurs', 'simulator', 'scaling', 'markets'];
+const BENCHMARKS = ['throughput', 'backtest', 'augurs', 'simulator', 'scaling', 'markets', 'server'];
 
 const argv = process.argv.slice(2);
 const flags = new Set(argv.filter((a) => a.startsWith('--')));

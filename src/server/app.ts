@@ -27,6 +27,7 @@ import { registerCreditRoutes } from './routes/credits.js';
 import { registerFleetRoutes } from './routes/fleet.js';
 import { registerMarketRoutes } from './routes/market.js';
 import type { SimulatedFleet } from './sim-fleet.js';
+import { TelemetryWriter } from './telemetry-writer.js';
 
 export interface AppLimits {
   /** Largest request body, bytes (default 1 MiB). */
@@ -52,6 +53,8 @@ export interface AppDeps {
   limits?: Partial<AppLimits>;
   /** Fastify's logger (default off). */
   logger?: boolean;
+  /** Shared telemetry writer (default: a new one on the store). */
+  telemetry?: TelemetryWriter;
   /** The control loop's policy profile, shown by /v1/status. */
   loopPolicy?: { profile: string; policy: string };
 }
@@ -60,6 +63,8 @@ export interface AppDeps {
 export interface ApiContext extends AppDeps {
   auth: Authenticator;
   limits: AppLimits;
+  /** Group commit of telemetry batches (one transaction for the batches that arrive together). */
+  telemetry: TelemetryWriter;
   /** Runtime feedback per instance (the latest report). */
   runtime: Map<string, { runtimeSeconds?: number; completed?: boolean; atMs: number }>;
   startedAtMs: number;
@@ -91,6 +96,7 @@ export async function buildApp(deps: AppDeps): Promise<Api> {
   const ctx: ApiContext = {
     ...deps,
     auth: new Authenticator(deps.store, () => deps.clock.nowMs()),
+    telemetry: deps.telemetry ?? new TelemetryWriter(deps.store),
     limits,
     runtime: new Map(),
     startedAtMs: deps.clock.nowMs(),

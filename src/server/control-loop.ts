@@ -53,8 +53,11 @@ export interface ControlLoopOptions {
   tickMs?: number;
   /** Model seconds one tick stands for (default 300: the embedded fleet replays a 5-minute workload one sample per tick). */
   stepSeconds?: number;
-  /** Forecaster settings; `everyTicks` defaults to max(1, ceil(instances / 2000)) at load. */
-  forecast?: Partial<Omit<ForecasterOptions, 'stepSeconds'>>;
+  /**
+   * Forecaster settings. `everyTicks` defaults to max(1, ceil(2 x instances / seriesPerTick)) at
+   * load, so that about `seriesPerTick` series (default 500) are updated per tick.
+   */
+  forecast?: Partial<Omit<ForecasterOptions, 'stepSeconds'>> & { seriesPerTick?: number };
   /** Ticks of usage and allocation kept per instance for the API and the dashboard (default 240). */
   historyTicks?: number;
   /** Called at the start of every tick, before ingest (the simulated fleet reports its telemetry here). */
@@ -65,6 +68,8 @@ export interface ControlLoopOptions {
 }
 
 export interface TickPhasesMs {
+  /** The beforeTick hook (the embedded fleet producing its telemetry). */
+  source: number;
   ingest: number;
   forecast: number;
   decide: number;
@@ -103,6 +108,8 @@ export interface ManagedInstance {
   /** Index of the instance in the history arrays. */
   readonly row: number;
   lastSampleMs: number;
+  /** Telemetry summed over the current tick. */
+  readonly acc: Ingested;
 }
 
 export interface ManagedHost {
@@ -113,6 +120,8 @@ export interface ManagedHost {
 }
 
 interface Ingested {
+  /** Tick the sums belong to. */
+  tick: number;
   cpuSum: number;
   cpuN: number;
   memMax: number;
@@ -236,7 +245,7 @@ export class ControlLoop {
       horizonSteps: f.horizonSteps ?? 12,
       levels: f.levels ?? DEFAULT_FORECAST_LEVELS,
       members: f.members ?? 'fast',
-      everyTicks: f.everyTicks ?? Math.max(1, Math.ceil(managed.length / 2000)),
+      everyTicks: f.everyTicks ?? Math.max(1, Math.ceil((2 * managed.length) / (f.seriesPerTick ?? 500))),
       stepSeconds: this.stepSeconds,
     });
     for (const h of hosts) this.putHost(h);
@@ -290,6 +299,7 @@ export class ControlLoop {
       labels: { ...(r.labels ?? {}) },
       row,
       lastSampleMs: NaN,
+      acc: { tick: -1, cpuSum: 0, cpuN: 0, memMax: NaN, lastMs: NaN },
     });
     this.forecasters?.add(r.id);
     this.listsDirty = true;
@@ -409,7 +419,8 @@ export class ControlLoop {
     const nowS = this.startS + tick * this.stepSeconds;
     const metrics = this.o.metrics;
 
-    await this.o.beforeTick?.(tick, startedAtMs);
+    if (this.o.beforeTick) await this.o.beforeTick(tick, startedAtMs);
+    const sourceMs = lap();
     for (const change of this.changes.splice(0)) change();
     if (this.listsDirty) {
       this.instanceList = [...this.instances.values()].map((m) => m.state);
@@ -475,7 +486,7 @@ export class ControlLoop {
       startedAtMs,
       durationMs,
       lateMs,
-      phasesMs: { ingest: ingestMs, forecast: forecastMs, decide: decideMs, apply: applyMs, commit: commitMs, publish: publishMs },
+      phasesMs: { source: sourceMs, ingest: ingestMs, forecast: forecastMs, decide: decideMs, apply: applyMs, commit: commitMs, publish: publishMs },
       samplesIngested,
       forecastsUpdated: changed.length,
       actions: plan.actions.length,
@@ -531,14 +542,27 @@ export class ControlLoop {
     const batches = this.inbox;
     this.inbox = [];
     let count = 0;
-    const acc = new Map<string, Ingested>();
+    const touched: ManagedInstance[] = [];
+    const hostAcc = new Map<string, Ingested>();
     for (const b of batches) {
       for (const p of b.profiles) {
-        let a = acc.get(p.instanceId);
-        if (!a) {
-          a = { cpuSum: 0, cpuN: 0, memMax: NaN, lastMs: NaN };
-          acc.set(p.instanceId, a);
-        }
+        const m = this.instances.get(p.instanceId);
+        let a: Ingested;
+        if (m) {
+          if (m.acc.tick !== tick) {
+            m.acc.tick = tick;
+            m.acc.cpuSum = 0;
+            m.acc.cpuN = 0;
+            m.acc.memMax = NaN;
+            m.acc.lastMs = NaN;
+            touched.push(m);
+          }
+          a = m.acc;
+        } else if (this.hosts.has(p.instanceId)) {
+          let h = hostAcc.get(p.instanceId);
+          if (!h) hostAcc.set(p.instanceId, (h = { tick, cpuSum: 0, cpuN: 0, memMax: NaN, lastMs: NaN }));
+          a = h;
+        } else continue;
         for (const s of p.samples) {
           count++;
           const v = s.values;
@@ -551,29 +575,27 @@ export class ControlLoop {
         }
       }
     }
-    for (const [id, a] of acc) {
+    const runner = this.o.runner;
+    for (let k = 0; k < touched.length; k++) {
+      const m = touched[k]!;
+      const a = m.acc;
       const usage = { cpu: a.cpuN > 0 ? a.cpuSum / a.cpuN : NaN, memory: a.memMax };
-      const m = this.instances.get(id);
-      if (m) {
-        const s = m.state;
-        // The allocation that was in effect while the usage happened (before this tick's plan).
-        this.o.runner.observe(s, usage, s.allocation, nowS);
-        s.lastUsage = usage;
-        s.samples++;
-        m.lastSampleMs = a.lastMs;
-        this.forecasters.record(id, usage);
-        continue;
-      }
-      const h = this.hosts.get(id);
-      if (h) h.reported = usage;
+      const s = m.state;
+      // The allocation that was in effect while the usage happened (before this tick's plan).
+      runner.observe(s, usage, s.allocation, nowS);
+      s.lastUsage = usage;
+      s.samples++;
+      m.lastSampleMs = a.lastMs;
+      this.forecasters.record(s.id, usage);
     }
-    // Instances without telemetry this tick keep their last usage but get a gap in the history.
+    for (const [id, a] of hostAcc) this.hosts.get(id)!.reported = { cpu: a.cpuN > 0 ? a.cpuSum / a.cpuN : NaN, memory: a.memMax };
+    // Instances silent for 3 ticks lose their last usage (a gap in the history, not stale data).
+    const stale = nowMs - 3 * this.tickMs;
     for (const m of this.instances.values()) {
-      if (!acc.has(m.state.id) && m.state.samples > 0 && m.lastSampleMs < nowMs - 3 * this.tickMs) {
+      if (m.acc.tick !== tick && m.state.samples > 0 && m.lastSampleMs < stale && !Number.isNaN(m.state.lastUsage.cpu + m.state.lastUsage.memory)) {
         m.state.lastUsage = { cpu: NaN, memory: NaN };
       }
     }
-    void tick;
     return count;
   }
 

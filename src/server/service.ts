@@ -19,6 +19,7 @@ import { ControlLoop, describeError, type ControlLoopOptions } from './control-l
 import { EventBus } from './events.js';
 import { ServerMetrics } from './metrics.js';
 import { SimulatedFleet } from './sim-fleet.js';
+import { TelemetryWriter } from './telemetry-writer.js';
 
 export interface ServiceOptions {
   /** TCP port (0 = any free port). Default 8080. */
@@ -66,6 +67,8 @@ export interface Service {
   events: EventBus;
   metrics: ServerMetrics;
   fleet?: SimulatedFleet;
+  /** Group-committing telemetry writer (flush() waits for queued batches). */
+  telemetry: TelemetryWriter;
   close(): Promise<void>;
 }
 
@@ -151,8 +154,9 @@ export async function startService(o: ServiceOptions = {}): Promise<Service> {
     const metrics = new ServerMetrics();
     const onError = o.onError ?? ((err: unknown, where: string) => process.stderr.write(`prescient: ${where}: ${describeError(err)}\n`));
 
-    // The fleet's telemetry is persisted like an agent's, off the tick's critical path.
-    let persisting: Promise<unknown> = Promise.resolve();
+    // The fleet's telemetry is persisted like an agent's (group commit), off the tick's critical path.
+    const telemetry = new TelemetryWriter(store);
+    const persisting = new Set<Promise<unknown>>();
     const persist = o.persistFleetTelemetry ?? true;
     const loop = new ControlLoop({
       store,
@@ -175,7 +179,11 @@ export async function startService(o: ServiceOptions = {}): Promise<Service> {
                 let samples = 0;
                 for (const p of b.profiles) samples += p.samples.length;
                 metrics.telemetrySamples.inc({ result: 'simulated' }, samples);
-                if (persist) persisting = persisting.then(() => store.appendTelemetry(b, nowMs)).catch((err) => onError(err, 'fleet telemetry'));
+                if (persist) {
+                  const p = telemetry.append(b, nowMs).catch((err) => onError(err, 'fleet telemetry'));
+                  persisting.add(p);
+                  void p.finally(() => persisting.delete(p));
+                }
               }
             },
           }
@@ -194,6 +202,7 @@ export async function startService(o: ServiceOptions = {}): Promise<Service> {
       ...(o.limits ? { limits: o.limits } : {}),
       ...(o.logger !== undefined ? { logger: o.logger } : {}),
       loopPolicy: { profile: profile.name, policy },
+      telemetry,
     });
     cleanup.push(() => app.close());
     const address = await app.listen({ port: o.port ?? DEFAULTS.port, host: o.host ?? DEFAULTS.host });
@@ -223,13 +232,15 @@ export async function startService(o: ServiceOptions = {}): Promise<Service> {
       events,
       metrics,
       ...(fleet ? { fleet } : {}),
+      telemetry,
       async close() {
         if (closed) return;
         closed = true;
         clearInterval(prune);
         await loop.stop();
         await app.close();
-        await persisting;
+        await Promise.all(persisting);
+        await telemetry.flush();
         if (ownStore) await store.close();
       },
     };

@@ -9,14 +9,19 @@
 //
 // The reported usage is the workload's demand, even above the allocation in effect (as the
 // simulator does), so the forecasters see the true demand.
+//
+// The driver checks like the simulator's SimDriver (a host must be on; without overcommit the
+// allocations on a host must fit it; a host with instances cannot be powered off) but keeps the
+// allocation sums per host, so a check costs O(1) instead of a scan of every instance: the
+// difference between 1 ms and 50 ms per tick at 10,000 instances.
 import type { Priority } from '../core/model.js';
 import type { Action } from '../core/plan.js';
-import type { Driver, Undo } from '../core/ports.js';
+import type { Driver, SyncDriver, Undo } from '../core/ports.js';
 import { vec } from '../core/resources.js';
 import type { HostInput, HostRecord, InstanceInput, InstanceRecord } from '../core/store.js';
 import type { TelemetryBatch } from '../core/telemetry.js';
 import type { HostState, InstanceState } from '../policy/framework/types.js';
-import { SimDriver } from '../sim/sim-driver.js';
+import { DriverError } from '../core/ports.js';
 import { generateWorkload } from '../traces/synthetic/generate-workload.js';
 
 export interface SimFleetOptions {
@@ -41,7 +46,7 @@ export interface FleetSeed {
 }
 
 export class SimulatedFleet {
-  readonly driver: Driver;
+  readonly driver: FleetDriver;
   private readonly world = { instances: new Map<string, InstanceState>(), hosts: new Map<string, HostState>() };
   private readonly ids: string[];
   private readonly cpu: Float64Array[];
@@ -96,7 +101,7 @@ export class SimulatedFleet {
       labels: { source: 'simulated' },
     }));
     this.seedData = { hosts, instances };
-    this.driver = new SimDriver(this.world.instances, this.world.hosts, options.overcommit ?? false);
+    this.driver = new FleetDriver(this.world.instances, this.world.hosts, options.overcommit ?? false);
   }
 
   /** Hosts and instances to create in an empty store. */
@@ -106,6 +111,7 @@ export class SimulatedFleet {
 
   /** Rebuilds the simulated world from what the store holds (after a restart the world matches the last commit). */
   adopt(hosts: readonly (HostRecord | HostInput)[], instances: readonly (InstanceRecord | InstanceInput)[]): void {
+    this.driver.invalidate();
     this.world.hosts.clear();
     this.world.instances.clear();
     for (const h of hosts) this.world.hosts.set(h.id, { id: h.id, capacity: { cpu: h.capacity.cpuMillicores, memory: h.capacity.memoryMiB }, on: h.active });
@@ -126,6 +132,7 @@ export class SimulatedFleet {
   /** An instance added through the API joins the simulated world (pending, no workload of its own). */
   addInstance(i: InstanceRecord): void {
     if (this.world.instances.has(i.id)) return;
+    this.driver.invalidate();
     this.world.instances.set(i.id, {
       id: i.id,
       hostId: i.hostId,
@@ -138,10 +145,12 @@ export class SimulatedFleet {
   }
 
   removeInstance(id: string): void {
+    this.driver.invalidate();
     this.world.instances.delete(id);
   }
 
   addHost(h: HostRecord): void {
+    this.driver.invalidate();
     if (!this.world.hosts.has(h.id)) this.world.hosts.set(h.id, { id: h.id, capacity: { cpu: h.capacity.cpuMillicores, memory: h.capacity.memoryMiB }, on: h.active });
   }
 
@@ -198,4 +207,140 @@ export class FaultyDriver implements Driver {
     if (err) throw err;
     return this.inner.apply(action);
   }
+}
+
+/** Sums of allocations per host, kept as actions apply and undo. */
+interface HostSums {
+  cpu: number;
+  memory: number;
+  count: number;
+}
+
+const finite = (x: number): number => (Number.isFinite(x) ? x : 0);
+
+/** The simulated fleet's driver: SimDriver's checks with per-host sums (see the header). */
+export class FleetDriver implements SyncDriver {
+  readonly name = 'sim-fleet';
+  private sums = new Map<string, HostSums>();
+  private indexed = false;
+
+  constructor(
+    private readonly instances: Map<string, InstanceState>,
+    private readonly hosts: Map<string, HostState>,
+    private readonly overcommit: boolean,
+  ) {}
+
+  /** Rebuilds the sums (after the world was replaced or changed from outside). */
+  reindex(): void {
+    this.sums = new Map();
+    for (const h of this.hosts.keys()) this.sums.set(h, { cpu: 0, memory: 0, count: 0 });
+    for (const i of this.instances.values()) if (i.hostId !== null) this.add(i.hostId, i.allocation, 1);
+    this.indexed = true;
+  }
+
+  /** Marks the sums stale (the world changed outside the driver). */
+  invalidate(): void {
+    this.indexed = false;
+  }
+
+  private add(hostId: string, a: { cpu: number; memory: number }, sign: 1 | -1): void {
+    let s = this.sums.get(hostId);
+    if (!s) this.sums.set(hostId, (s = { cpu: 0, memory: 0, count: 0 }));
+    s.cpu += sign * finite(a.cpu);
+    s.memory += sign * finite(a.memory);
+    s.count += sign;
+  }
+
+  private fits(hostId: string): string | undefined {
+    if (this.overcommit) return undefined;
+    const h = this.hosts.get(hostId)!;
+    const s = this.sums.get(hostId)!;
+    const tol = 1e-6;
+    if (s.cpu > h.capacity.cpu * (1 + tol) + tol || s.memory > h.capacity.memory * (1 + tol) + tol) {
+      return `host ${hostId} over capacity: cpu ${s.cpu} of ${h.capacity.cpu}, memory ${s.memory} of ${h.capacity.memory}`;
+    }
+    return undefined;
+  }
+
+  apply(action: Action): () => void {
+    if (!this.indexed) this.reindex();
+    switch (action.kind) {
+      case 'resize': {
+        const inst = this.instances.get(action.instance);
+        if (!inst) throw new DriverError(`no instance "${action.instance}"`, action);
+        if (!(action.cpu >= 0 || Number.isNaN(action.cpu)) || !(action.memory >= 0 || Number.isNaN(action.memory))) throw new DriverError(`negative allocation for ${action.instance}`, action);
+        const prev = inst.allocation;
+        const next = { cpu: action.cpu, memory: action.memory };
+        const host = inst.hostId;
+        if (host !== null) {
+          this.add(host, prev, -1);
+          this.add(host, next, 1);
+          const over = this.fits(host);
+          if (over) {
+            this.add(host, next, -1);
+            this.add(host, prev, 1);
+            throw new DriverError(over, action);
+          }
+        }
+        inst.allocation = next;
+        return once(() => {
+          if (inst.hostId !== null) {
+            this.add(inst.hostId, inst.allocation, -1);
+            this.add(inst.hostId, prev, 1);
+          }
+          inst.allocation = prev;
+        });
+      }
+      case 'migrate': {
+        const inst = this.instances.get(action.instance);
+        if (!inst) throw new DriverError(`no instance "${action.instance}"`, action);
+        const to = this.hosts.get(action.to);
+        if (!to) throw new DriverError(`no host "${action.to}"`, action);
+        const from = inst.hostId;
+        if (action.from !== '' && from !== action.from) throw new DriverError(`instance ${action.instance} is on ${from}, not ${action.from}`, action);
+        if (!to.on) throw new DriverError(`host ${action.to} is off`, action);
+        if (from === action.to) {
+          // Already there (a placement onto its own host): nothing moves.
+          const over = this.fits(action.to);
+          if (over) throw new DriverError(over, action);
+          return () => {};
+        }
+        this.add(action.to, inst.allocation, 1);
+        const over = this.fits(action.to);
+        if (over) {
+          this.add(action.to, inst.allocation, -1);
+          throw new DriverError(over, action);
+        }
+        if (from !== null) this.add(from, inst.allocation, -1);
+        inst.hostId = action.to;
+        return once(() => {
+          this.add(action.to, inst.allocation, -1);
+          if (from !== null) this.add(from, inst.allocation, 1);
+          inst.hostId = from;
+        });
+      }
+      case 'power': {
+        const h = this.hosts.get(action.host);
+        if (!h) throw new DriverError(`no host "${action.host}"`, action);
+        const prev = h.on;
+        if (prev === action.on) return () => {};
+        if (!action.on && (this.sums.get(h.id)?.count ?? 0) > 0) throw new DriverError(`host ${h.id} still runs instances; cannot power off`, action);
+        h.on = action.on;
+        return once(() => {
+          h.on = prev;
+        });
+      }
+      default:
+        throw new DriverError(`unknown action ${JSON.stringify(action)}`);
+    }
+  }
+}
+
+function once(fn: () => void): () => void {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    fn();
+  };
 }

@@ -24,6 +24,8 @@ export async function startTestService(o: ServiceOptions = {}): Promise<TestServ
     manualTicks: true,
     fleet: { hosts: 3, instances: 6, seed: 7 },
     onError: () => {},
+    // The fleet's telemetry is written asynchronously (group commit); tests compare store snapshots.
+    persistFleetTelemetry: false,
     ...o,
   });
   const admin = svc.adminToken!;

@@ -34,7 +34,7 @@ export function registerAdminRoutes(app: Api, ctx: ApiContext): void {
           throw notFound('instance or host', id, `profiles[${i}].instanceId`);
         }
       }
-      const res = await ctx.store.appendTelemetry(batch, ctx.clock.nowMs());
+      const res = await ctx.telemetry.append(batch, ctx.clock.nowMs());
       ctx.metrics.telemetryBatches.inc({ result: res.duplicate ? 'duplicate' : 'stored' });
       ctx.metrics.telemetrySamples.inc({ result: 'stored' }, res.samplesStored);
       if (res.samplesSkipped > 0) ctx.metrics.telemetrySamples.inc({ result: 'skipped' }, res.samplesSkipped);

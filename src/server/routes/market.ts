@@ -135,7 +135,7 @@ export function registerMarketRoutes(app: Api, ctx: ApiContext): void {
       sentAtMs: Math.floor(now),
       profiles: [{ instanceId, intervalMs: body.intervalMs, samples: body.samples }],
     };
-    const res = await ctx.store.appendTelemetry(batch, now);
+    const res = await ctx.telemetry.append(batch, now);
     if (!res.duplicate) ctx.loop.ingest(batch);
     if (body.runtimeSeconds !== undefined || body.completed !== undefined) {
       const prev = ctx.runtime.get(instanceId);
