@@ -47,6 +47,8 @@ export interface ServiceOptions {
   seed?: number;
   /** Keep raw telemetry samples this long (roll-ups are kept 7 days). Default 1 h. */
   retainSamplesMs?: number;
+  /** The driver plans are applied through (real hosts: cgroups, QEMU). Default: the embedded fleet's, else one that accepts everything. */
+  driver?: Driver;
   /** Do not start ticking (tests drive loop.tick() themselves). */
   manualTicks?: boolean;
   webRoot?: string;
@@ -160,7 +162,7 @@ export async function startService(o: ServiceOptions = {}): Promise<Service> {
     const persist = o.persistFleetTelemetry ?? true;
     const loop = new ControlLoop({
       store,
-      driver: fleet ? fleet.driver : new AcceptingDriver(),
+      driver: o.driver ?? (fleet ? fleet.driver : new AcceptingDriver()),
       runner,
       clock,
       rng: seededRng(o.seed ?? DEFAULTS.seed),
