@@ -112,7 +112,7 @@ export function simulateCohort(series: readonly TraceSeries[], opts: CohortOptio
   }
   const hosts: HostState[] = hostSpecs.map((h) => ({ id: h.id, capacity: { ...h.capacity }, on: false }));
   const hostMap = new Map(hosts.map((h) => [h.id, h]));
-  const driver = new SimDriver(instMap, hostMap, overcommit);
+  const driver = new SimDriver(instMap, hostMap, overcommit, { trackHosts: true });
 
   const cpuVals = series.map((s) => s.values.cpu ?? NAN_SERIES);
   const memVals = series.map((s) => s.values.memory ?? NAN_SERIES);
@@ -153,7 +153,7 @@ export function simulateCohort(series: readonly TraceSeries[], opts: CohortOptio
         const k = activeIdx[p]!;
         if (i >= lengths[k]!) {
           const inst = instances[k]!;
-          inst.hostId = null;
+          driver.release(inst.id);
           runner.forget(inst.id);
           activeIdx.splice(p, 1);
         }

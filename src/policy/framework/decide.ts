@@ -9,6 +9,7 @@
 import type { Action, Amounts, Plan } from '../../core/plan.js';
 import type { Rng } from '../../core/rng.js';
 import { R } from './reasons.js';
+import { FreeCapacityIndex } from './host-index.js';
 import type { CompiledProfile } from './profile.js';
 import type {
   DecideContext,
@@ -31,11 +32,24 @@ class PlanningFleet implements FleetView {
   readonly alloc = new Map<string, Amounts>();
   readonly members = new Map<string, Set<string>>();
   readonly sums = new Map<string, Amounts>();
+  /** Hosts in id order (the snapshot's objects) and each id's position in it. */
+  readonly sorted: readonly HostState[];
+  readonly pos: ReadonlyMap<string, number>;
+  /** Per position: the host as placement shows it to plugins (`on: true`), made on first use. */
+  private readonly views: Array<HostState | undefined>;
+  /** Free allocation of the powered-on hosts, built on first use, then kept up to date. */
+  private index: FreeCapacityIndex | null = null;
+  /** Empty powered-off hosts by capacity (positions in order) with a cursor, built on first use. */
+  private offClasses: Array<{ positions: number[]; next: number }> | null = null;
 
   constructor(
     readonly ctx: DecideContext,
     readonly overcommit: boolean,
+    order: HostOrder,
   ) {
+    this.sorted = order.sorted;
+    this.pos = order.pos;
+    this.views = new Array(this.sorted.length);
     for (const h of ctx.snapshot.hosts) {
       this.hostById.set(h.id, h);
       this.on.set(h.id, h.on);
@@ -75,6 +89,7 @@ class PlanningFleet implements FleetView {
     s.cpu += nz(a.cpu);
     s.memory += nz(a.memory);
     this.placement.set(id, hostId);
+    this.touch(hostId);
   }
   detach(id: string): void {
     const hostId = this.placement.get(id);
@@ -85,6 +100,7 @@ class PlanningFleet implements FleetView {
     s.cpu -= nz(a.cpu);
     s.memory -= nz(a.memory);
     this.placement.set(id, null);
+    this.touch(hostId);
   }
   setAlloc(id: string, next: Amounts): void {
     const hostId = this.placement.get(id);
@@ -93,12 +109,98 @@ class PlanningFleet implements FleetView {
       const s = this.sums.get(hostId)!;
       s.cpu += nz(next.cpu) - nz(prev.cpu);
       s.memory += nz(next.memory) - nz(prev.memory);
+      this.touch(hostId);
     }
     this.alloc.set(id, next);
   }
-  hostsSorted(): HostState[] {
-    return [...this.hostById.keys()].sort().map((id) => this.host(id)!);
+  setOn(hostId: string, on: boolean): void {
+    this.on.set(hostId, on);
+    this.touch(hostId);
   }
+  /** Hosts in id order, each a copy with its planned power state (taken now). */
+  hostsSorted(): HostState[] {
+    return this.sorted.map((h) => ({ ...h, on: this.on.get(h.id) ?? h.on }));
+  }
+  /** The host at a position as placement passes it to filters and scorers. */
+  view(p: number): HostState {
+    let v = this.views[p];
+    if (!v) {
+      v = { ...this.sorted[p]!, on: true };
+      this.views[p] = v;
+    }
+    return v;
+  }
+
+  /** Keeps the index in step with a host's sums or power state. */
+  private touch(hostId: string): void {
+    if (!this.index) return;
+    const p = this.pos.get(hostId);
+    if (p !== undefined) this.indexHost(p);
+  }
+  private indexHost(p: number): void {
+    const h = this.sorted[p]!;
+    if (!(this.on.get(h.id) ?? h.on)) {
+      this.index!.clear(p);
+      return;
+    }
+    const s = this.sums.get(h.id)!;
+    // free allocation, rounded up by far more than rounding error (a bound only ever skips less)
+    const up = (cap: number, sum: number): number => cap - sum + 1e-9 * (Math.abs(cap) + Math.abs(sum));
+    this.index!.set(p, up(h.capacity.cpu, s.cpu), up(h.capacity.memory, s.memory));
+  }
+  /** Powered-on hosts by free allocation (built on first use, O(hosts)). */
+  freeIndex(): FreeCapacityIndex {
+    if (!this.index) {
+      this.index = new FreeCapacityIndex(this.sorted.length);
+      for (let p = 0; p < this.sorted.length; p++) this.indexHost(p);
+    }
+    return this.index;
+  }
+  /**
+   * Positions of the first empty powered-off host of each capacity that is not excluded, in
+   * position order; powered-off hosts with instances on them are all listed.
+   */
+  offCandidates(exclude: ReadonlySet<string>): number[] {
+    if (!this.offClasses) {
+      const byKey = new Map<string, number[]>();
+      this.offClasses = [];
+      for (let p = 0; p < this.sorted.length; p++) {
+        const h = this.sorted[p]!;
+        if (this.on.get(h.id) ?? h.on) continue;
+        // a host with instances is its own class (it is not interchangeable with empty ones)
+        const key = this.members.get(h.id)!.size > 0 ? `#${p}` : `${h.capacity.cpu}|${h.capacity.memory}`;
+        let positions = byKey.get(key);
+        if (!positions) {
+          positions = [];
+          byKey.set(key, positions);
+          this.offClasses.push({ positions, next: 0 });
+        }
+        positions.push(p);
+      }
+    }
+    const out: number[] = [];
+    for (const c of this.offClasses) {
+      // hosts only get powered on while placing, so a passed host stays passed
+      while (c.next < c.positions.length && this.isOn(c.positions[c.next]!)) c.next++;
+      for (let k = c.next; k < c.positions.length; k++) {
+        const p = c.positions[k]!;
+        if (this.isOn(p) || exclude.has(this.sorted[p]!.id)) continue;
+        out.push(p);
+        break;
+      }
+    }
+    return out.sort((a, b) => a - b);
+  }
+  isOn(p: number): boolean {
+    const h = this.sorted[p]!;
+    return this.on.get(h.id) ?? h.on;
+  }
+}
+
+/** Hosts of a snapshot in id order, with each id's position. */
+interface HostOrder {
+  sorted: readonly HostState[];
+  pos: ReadonlyMap<string, number>;
 }
 
 const nz = (x: number): number => (Number.isFinite(x) ? x : 0);
@@ -114,7 +216,26 @@ export class PolicyRunner {
   /** Keep at most this many rejection records per round. */
   maxRejections = 50;
 
-  constructor(readonly profile: CompiledProfile) {}
+  /** Host order of the last snapshot seen (re-sorted only when its hosts change). */
+  private hostOrder: { hosts: readonly HostState[]; items: HostState[]; order: HostOrder } | null = null;
+  /** Placement may skip hosts a filter bounds out / evaluate one empty host per capacity. */
+  private readonly pruneByFree: boolean;
+  private readonly symmetric: boolean;
+
+  constructor(readonly profile: CompiledProfile) {
+    this.pruneByFree = profile.filters.some((f) => typeof f.requiredFree === 'function');
+    this.symmetric = profile.filters.every((f) => f.hostSymmetric === true) && profile.scorers.every((s) => s.plugin.hostSymmetric === true);
+  }
+
+  private orderOf(hosts: readonly HostState[]): HostOrder {
+    const c = this.hostOrder;
+    // same array holding the same host objects (ids are read-only): the order still holds
+    if (c && c.hosts === hosts && c.items.length === hosts.length && hosts.every((h, k) => h === c.items[k])) return c.order;
+    const sorted = [...hosts].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const pos = new Map(sorted.map((h, p) => [h.id, p]));
+    this.hostOrder = { hosts, items: [...hosts], order: { sorted, pos } };
+    return this.hostOrder.order;
+  }
 
   /** Feeds the usage of the step that just ended (and the allocation it had) to every plugin. */
   observe(instance: InstanceState, usage: Amounts, allocation: Amounts, nowS: number): void {
@@ -159,7 +280,7 @@ export class PolicyRunner {
       return { plan: { nowS, actions }, rejections: [] };
     }
 
-    const fleet = new PlanningFleet(ctx, this.profile.overcommit);
+    const fleet = new PlanningFleet(ctx, this.profile.overcommit, this.orderOf(snapshot.hosts));
     for (const inst of snapshot.instances) {
       const d = rightsizer.recommend(inst, ctx);
       const cpu = Number.isNaN(d.cpu) ? inst.allocation.cpu : d.cpu;
@@ -175,45 +296,51 @@ export class PolicyRunner {
     const moved = new Map<string, { from: string; to: string; reasons: string[] }>();
 
     const powerOnHost = (hostId: string, why: string): void => {
-      fleet.on.set(hostId, true);
+      fleet.setOn(hostId, true);
       powerOn.push({ kind: 'power', host: hostId, on: true, reasons: [why] });
     };
 
+    // Placement: the feasible host with the best score, ties to the first in id order; powered-on
+    // hosts first, then powered-off ones as if on. Once the round's rejection records are full
+    // (nothing more to record), hosts that a filter's `requiredFree` bound rules out are skipped
+    // through the free-capacity index, and with host-symmetric plugins only the first empty
+    // powered-off host of each capacity is evaluated: the same host wins either way.
     const findHost = (inst: InstanceState, exclude: ReadonlySet<string>, allowPowerOn: boolean): HostState | undefined => {
-      const tryHosts = (hosts: HostState[]): HostState | undefined => {
-        let best: HostState | undefined;
-        let bestScore = -Infinity;
-        for (const h of hosts) {
-          if (exclude.has(h.id)) continue;
-          const reasons: string[] = [];
-          for (const f of this.profile.filters) {
-            const s = f.filter(inst, h, fleet);
-            if (!s.feasible) {
-              reasons.push(...s.reasons);
-              break;
-            }
-          }
-          if (reasons.length > 0) {
-            if (rejections.length < this.maxRejections) rejections.push({ instance: inst.id, host: h.id, reasons });
-            continue;
-          }
-          let score = 0;
-          for (const { plugin, weight } of this.profile.scorers) score += weight * plugin.score(inst, h, fleet);
-          if (score > bestScore) {
-            bestScore = score;
-            best = h;
+      let best = -1;
+      let bestScore = -Infinity;
+      const consider = (p: number): void => {
+        const h = fleet.view(p);
+        if (exclude.has(h.id)) return;
+        const reasons: string[] = [];
+        for (const f of this.profile.filters) {
+          const st = f.filter(inst, h, fleet);
+          if (!st.feasible) {
+            reasons.push(...st.reasons);
+            break;
           }
         }
-        return best;
+        if (reasons.length > 0) {
+          if (rejections.length < this.maxRejections) rejections.push({ instance: inst.id, host: h.id, reasons });
+          return;
+        }
+        let score = 0;
+        for (const { plugin, weight } of this.profile.scorers) score += weight * plugin.score(inst, h, fleet);
+        if (score > bestScore) {
+          bestScore = score;
+          best = p;
+        }
       };
-      const all = fleet.hostsSorted();
-      let best = tryHosts(all.filter((h) => h.on));
-      if (!best && allowPowerOn) {
+      const n = fleet.sorted.length;
+      const bound = this.pruneByFree && rejections.length >= this.maxRejections ? requiredFree(this.profile.filters, inst, fleet) : undefined;
+      if (bound) fleet.freeIndex().forEachAtLeast(bound.cpu, bound.memory, consider);
+      else for (let p = 0; p < n; p++) if (fleet.isOn(p)) consider(p);
+      if (best < 0 && allowPowerOn) {
         // Consider powered-off hosts as if they were on; the best-scoring feasible one is powered on.
-        best = tryHosts(all.filter((h) => !h.on).map((h) => ({ ...h, on: true })));
-        if (best) powerOnHost(best.id, R.POWER_ON_FOR_PLACEMENT);
+        if (this.symmetric && rejections.length >= this.maxRejections) for (const p of fleet.offCandidates(exclude)) consider(p);
+        else for (let p = 0; p < n; p++) if (!fleet.isOn(p)) consider(p);
+        if (best >= 0) powerOnHost(fleet.sorted[best]!.id, R.POWER_ON_FOR_PLACEMENT);
       }
-      return best;
+      return best >= 0 ? fleet.view(best) : undefined;
     };
 
     const move = (inst: InstanceState, to: string, reasons: string[]): void => {
@@ -323,7 +450,7 @@ export class PolicyRunner {
     }
     for (const host of fleet.hostsSorted()) {
       if (host.on && (fleet.members.get(host.id)?.size ?? 0) === 0) {
-        fleet.on.set(host.id, false);
+        fleet.setOn(host.id, false);
         powerOff.push({ kind: 'power', host: host.id, on: false, reasons: [drained.has(host.id) ? R.UNDERLOADED : R.HOST_EMPTY] });
       }
     }
@@ -354,6 +481,17 @@ export class PolicyRunner {
     for (const [id, m] of moved) migrations.push({ kind: 'migrate', instance: id, from: m.from, to: m.to, reasons: m.reasons });
     return { plan: { nowS, actions: [...powerOn, ...shrink, ...migrations, ...grow, ...powerOff] }, rejections };
   }
+}
+
+/** The tightest `requiredFree` bound of the filters (undefined when none gives one). */
+function requiredFree(filters: CompiledProfile['filters'], inst: InstanceState, fleet: PlanningFleet): Amounts | undefined {
+  let out: Amounts | undefined;
+  for (const f of filters) {
+    const b = f.requiredFree?.(inst, fleet);
+    if (!b) continue;
+    out = out ? { cpu: Math.max(out.cpu, b.cpu), memory: Math.max(out.memory, b.memory) } : { cpu: b.cpu, memory: b.memory };
+  }
+  return out;
 }
 
 function free(fleet: PlanningFleet, h: HostState): number {

@@ -68,6 +68,13 @@ export interface Plugin {
   observe?(instance: InstanceState, usage: Amounts, allocation: Amounts, nowS: number): void;
   /** The instance left the system: drop its state. */
   forget?(instanceId: string): void;
+  /**
+   * True when the plugin's answers about a host depend on the host only through its capacity,
+   * its power state and the instances and allocations on it (never its id or other fields). When
+   * every filter and scorer says so, placement evaluates one empty powered-off host per capacity
+   * instead of every one of them (same choice: equal hosts score equally and the first wins).
+   */
+  readonly hostSymmetric?: boolean;
 }
 
 // ---- Extension point: Rightsizer --------------------------------------------------------------
@@ -110,6 +117,13 @@ export const FEASIBLE: FilterStatus = Object.freeze({ feasible: true, reasons: [
 
 export interface PlacementFilter extends Plugin {
   filter(instance: InstanceState, host: HostState, fleet: FleetView): FilterStatus;
+  /**
+   * Optional necessary condition: this filter rejects every powered-on host whose free
+   * allocation (capacity - allocatedOn) is below the returned amount in some resource. Placement
+   * then skips such hosts without calling `filter` (an index keeps the scan near-linear in a large
+   * fleet). undefined = no such bound. It must never exclude a host `filter` would admit.
+   */
+  requiredFree?(instance: InstanceState, fleet: FleetView): Amounts | undefined;
 }
 
 export interface PlacementScorer extends Plugin {

@@ -1,6 +1,7 @@
 // `host-fit`: a host admits an instance while the sum of planned allocations fits its capacity
 // (filter), and is overloaded when it does not (overload detector). No overcommit.
 import { z } from 'zod';
+import type { Amounts } from '../../../core/plan.js';
 import { R } from '../../framework/reasons.js';
 import type { PluginEntry } from '../../framework/registry.js';
 import type { DetectStatus, FilterStatus, FleetView, HostState, InstanceState, OverloadDetector, PlacementFilter } from '../../framework/types.js';
@@ -14,7 +15,19 @@ export const hostFitArgs = z
 
 export class HostFit implements PlacementFilter, OverloadDetector {
   readonly name = 'host-fit';
+  readonly hostSymmetric = true;
   constructor(private readonly threshold: number) {}
+
+  /**
+   * With a threshold of at most 1, `filter` admits a host only when its free allocation is at
+   * least the instance's, less its 1e-9 tolerance (and a rounding margin); above 1, no bound.
+   */
+  requiredFree(inst: InstanceState, fleet: FleetView): Amounts | undefined {
+    if (this.threshold > 1) return undefined;
+    const a = fleet.allocationOf(inst.id);
+    const need = (x: number): number => fin(x) - 1e-9 * (2 + Math.abs(fin(x)));
+    return { cpu: need(a.cpu), memory: need(a.memory) };
+  }
 
   filter(inst: InstanceState, host: HostState, fleet: FleetView): FilterStatus {
     if (!host.on) return { feasible: false, reasons: [R.HOST_OFF] };

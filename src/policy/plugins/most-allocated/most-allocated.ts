@@ -22,6 +22,7 @@ function share(inst: InstanceState, host: HostState, fleet: FleetView): number {
 
 export class MostAllocated implements PlacementScorer {
   readonly name = 'most-allocated';
+  readonly hostSymmetric = true;
   score(inst: InstanceState, host: HostState, fleet: FleetView): number {
     return 100 * share(inst, host, fleet);
   }
@@ -29,6 +30,7 @@ export class MostAllocated implements PlacementScorer {
 
 export class LeastAllocated implements PlacementScorer {
   readonly name = 'least-allocated';
+  readonly hostSymmetric = true;
   score(inst: InstanceState, host: HostState, fleet: FleetView): number {
     return 100 * (1 - share(inst, host, fleet));
   }

@@ -96,6 +96,7 @@ export function normalQuantile(p: number): number {
 
 export class PeakPredictor implements PlacementFilter, OverloadDetector {
   readonly name = 'peak-predictor';
+  readonly hostSymmetric = true;
   private readonly windows = new Map<string, { cpu: Window; memory: Window }>();
   private readonly zq: number;
 
