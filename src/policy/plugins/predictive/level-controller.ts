@@ -92,8 +92,16 @@ export class BudgetController {
     this.theta = this.thetaRef;
   }
 
+  private cachedTheta = NaN;
+  private cachedPrice = NaN;
+
   get price(): number {
-    return Math.exp(this.theta);
+    // theta stays at the reference most of the time: exp only when it moved
+    if (this.theta !== this.cachedTheta) {
+      this.cachedTheta = this.theta;
+      this.cachedPrice = Math.exp(this.theta);
+    }
+    return this.cachedPrice;
   }
 
   /** True when the controller has raised the price above the reference (the budget binds). */
