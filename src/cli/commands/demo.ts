@@ -13,6 +13,7 @@ import { InputError } from '../../core/errors.js';
 import { createRegistry } from '../../policy/builtin.js';
 import { formatReport, runBacktest, type BacktestReport } from './backtest.js';
 import { simulateAction } from './simulate.js';
+import { registerQemuDemo } from './demo-qemu.js';
 
 export const DEMO_PARTS = ['all', 'backtest', 'simulate'] as const;
 export type DemoPart = (typeof DEMO_PARTS)[number];
@@ -180,7 +181,7 @@ export function parseDemoOptions(part: string, o: DemoCliOptions): DemoOptions {
 }
 
 export function register(program: Command): void {
-  withDemoOptions(
+  const demo = withDemoOptions(
     program
       .command('demo')
       .argument('[part]', `what to run: ${DEMO_PARTS.join(', ')}`, 'all')
@@ -188,4 +189,5 @@ export function register(program: Command): void {
   ).action(async (part: string, opts: DemoCliOptions) => {
     await runDemo(parseDemoOptions(part, opts), (t) => process.stdout.write(t));
   });
+  registerQemuDemo(demo);
 }

@@ -196,6 +196,16 @@ export class CgroupDriver implements Driver {
     await addPid(this.group(instance).dirs, pid);
   }
 
+  /**
+   * Moves one thread (v1 only: `tasks` of the given hierarchies, default cpu), e.g. a VM's vCPU
+   * threads into a group whose quota leaves the emulator's main loop alone, as libvirt does.
+   */
+  async addThread(instance: string, tid: number, controllers: ReadonlyArray<'cpu' | 'cpuacct' | 'cpuset' | 'memory'> = ['cpu']): Promise<void> {
+    if (this.layout.version !== 1) throw new DriverError('moving single threads needs cgroup v1 (v2 threaded groups are not used)');
+    const { dirs } = this.group(instance);
+    for (const c of controllers) await writeText(join(dirs[c], 'tasks'), String(tid));
+  }
+
   async pids(instance: string): Promise<number[]> {
     return groupPids(this.group(instance).dirs);
   }

@@ -99,8 +99,10 @@ interface Proc {
   serial: string;
   qmp: QmpClient;
   exited: Promise<void>;
-  /** cgroup instance key, when cgroups are used. */
+  /** cgroup instance key of the whole QEMU process (cpuset, accounting), when cgroups are used. */
   cgroup?: string;
+  /** v1: the group of the vCPU threads alone, which carries the CPU quota (the emulator thread and QMP stay unthrottled). */
+  vcpuGroup?: string;
 }
 
 interface HotSlot {
@@ -267,7 +269,9 @@ export class QemuDriver implements Driver {
       '-nodefaults',
       '-no-reboot',
       '-serial', `file:${p.serial}`,
-      '-device', 'virtio-balloon-pci,id=balloon0',
+      // deflate-on-oom: a guest about to run out of memory takes pages back from the balloon
+      // instead of killing its init (a rightsizer that undershoots must not crash the VM).
+      '-device', 'virtio-balloon-pci,id=balloon0,deflate-on-oom=on',
       '-qmp', `unix:${p.sock},server=on,wait=off`,
       '-kernel', this.o.image.kernel,
       '-initrd', this.o.image.initrd,
@@ -332,7 +336,9 @@ export class QemuDriver implements Driver {
       }
       await Promise.race([p.exited, sleep(5000)]);
     }
-    if (p.cgroup && this.o.cgroups) await this.o.cgroups.destroy(p.cgroup).catch((e) => this.log(`cgroup ${p.cgroup}: ${(e as Error).message}`));
+    for (const key of [p.vcpuGroup, p.cgroup]) {
+      if (key && this.o.cgroups) await this.o.cgroups.destroy(key).catch((e) => this.log(`cgroup ${key}: ${(e as Error).message}`));
+    }
     await rm(p.dir, { recursive: true, force: true });
   }
 
@@ -354,12 +360,28 @@ export class QemuDriver implements Driver {
     const cg = this.o.cgroups;
     if (cg) {
       const key = `vm-${v.spec.id}-${v.generation}`;
-      await cg.create(key, { cpus, ...(Number.isFinite(v.cpuMillicores) ? { cpuMillicores: v.cpuMillicores } : {}) });
+      const quota = Number.isFinite(v.cpuMillicores) ? { cpuMillicores: v.cpuMillicores } : {};
+      const v1 = cg.layout.version === 1;
+      await cg.create(key, { cpus, ...(v1 ? {} : quota) });
       p.cgroup = key;
       await cg.addProcess(key, p.pid);
+      if (v1) {
+        // The quota goes on the vCPU threads only: a throttled emulator thread would answer QMP
+        // (balloon, migration) late, and the guest's CPU is what the quota means.
+        await cg.create(`${key}-vcpus`, { cpus, ...quota });
+        p.vcpuGroup = `${key}-vcpus`;
+        await this.moveVcpuThreads(p);
+      }
     } else {
       await run('taskset', ['-a', '-p', '-c', cpuList(cpus), String(p.pid)]);
     }
+  }
+
+  /** Puts every vCPU thread of the process into its quota group (after start, hotplug, migration). */
+  private async moveVcpuThreads(p: Proc): Promise<void> {
+    if (!p.vcpuGroup || !this.o.cgroups) return;
+    const r = await p.qmp.execute<Array<{ 'thread-id': number }>>('query-cpus-fast');
+    for (const c of r) await this.o.cgroups.addThread(p.vcpuGroup, c['thread-id'], ['cpu']);
   }
 
   private async enableGuestStats(p: Proc): Promise<void> {
@@ -438,7 +460,12 @@ export class QemuDriver implements Driver {
   async cpuSample(id: string): Promise<VmSample> {
     const v = this.vm(id);
     const atMs = performance.now();
-    if (v.proc.cgroup && this.o.cgroups) return { cpuNs: (await this.o.cgroups.usage(v.proc.cgroup)).cpuUsageNs, atMs };
+    if (v.proc.cgroup && this.o.cgroups) {
+      // Both groups: with co-mounted cpu,cpuacct the vCPU threads are accounted in their own group.
+      let ns = (await this.o.cgroups.usage(v.proc.cgroup)).cpuUsageNs;
+      if (v.proc.vcpuGroup) ns += (await this.o.cgroups.usage(v.proc.vcpuGroup)).cpuUsageNs;
+      return { cpuNs: ns, atMs };
+    }
     const t = await readFile(`/proc/${v.proc.pid}/stat`, 'utf8');
     const f = t.slice(t.lastIndexOf(')') + 2).split(' ');
     return { cpuNs: ((Number(f[11]) + Number(f[12])) / 100) * 1e9, atMs };
@@ -447,8 +474,9 @@ export class QemuDriver implements Driver {
   /** The VM's CPU quota, millicores (cgroup read-back; NaN without cgroups). */
   async cpuQuota(id: string): Promise<number> {
     const v = this.vm(id);
-    if (!v.proc.cgroup || !this.o.cgroups) return NaN;
-    return (await this.o.cgroups.limits(v.proc.cgroup)).cpuMillicores;
+    const key = v.proc.vcpuGroup ?? v.proc.cgroup;
+    if (!key || !this.o.cgroups) return NaN;
+    return (await this.o.cgroups.limits(key)).cpuMillicores;
   }
 
   async vcpuThreads(id: string): Promise<Array<{ index: number; threadId: number }>> {
@@ -504,7 +532,7 @@ export class QemuDriver implements Driver {
     try {
       if (!Number.isNaN(a.cpu)) {
         const prev = v.cpuMillicores;
-        const u = await this.o.cgroups!.apply({ kind: 'resize', instance: v.proc.cgroup!, cpu: a.cpu, memory: NaN, reasons: a.reasons });
+        const u = await this.o.cgroups!.apply({ kind: 'resize', instance: v.proc.vcpuGroup ?? v.proc.cgroup!, cpu: a.cpu, memory: NaN, reasons: a.reasons });
         v.cpuMillicores = a.cpu;
         undos.push(async () => {
           await u();
@@ -583,6 +611,7 @@ export class QemuDriver implements Driver {
         const slot = { type: s.type, props: s.props, id };
         v.plugged.push(slot);
         added.push(slot);
+        await this.moveVcpuThreads(v.proc);
         await this.waitSerial(v.proc, 'prescient: online', this.o.hotplugTimeoutMs ?? 30_000, serialBefore);
         this.latencies.push({ kind: 'hotplug', instance: v.spec.id, ms: performance.now() - t0, detail: id });
       }
