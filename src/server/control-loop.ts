@@ -189,9 +189,15 @@ function phaseTimer(clock: Clock): () => number {
   };
 }
 
+interface Changed {
+  allocation: boolean;
+  host: boolean;
+}
+
 /** Pending writes of ticks whose commit failed: retried with the next commit. */
 interface PendingCommit {
-  instances: Set<string>;
+  /** Instances changed, with what changed (a patch carries only those fields). */
+  instances: Map<string, Changed>;
   hosts: Set<string>;
   audit: AuditInput[];
   forecasts: Map<string, ForecastInput>;
@@ -215,7 +221,7 @@ export class ControlLoop {
   private nextRow = 0;
   private tickIndex = -1;
   private startS = NaN;
-  private pending: PendingCommit = { instances: new Set(), hosts: new Set(), audit: [], forecasts: new Map() };
+  private pending: PendingCommit = { instances: new Map(), hosts: new Set(), audit: [], forecasts: new Map() };
   private running: Promise<TickReport> | null = null;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private stopped = true;
@@ -612,7 +618,7 @@ export class ControlLoop {
             cpuMillicores: Number.isFinite(a.cpu) ? a.cpu : m.allocationVector.cpuMillicores,
             memoryMiB: Number.isFinite(a.memory) ? a.memory : m.allocationVector.memoryMiB,
           };
-          this.pending.instances.add(a.instance);
+          this.changed(a.instance).allocation = true;
           break;
         }
         case 'migrate': {
@@ -620,7 +626,7 @@ export class ControlLoop {
           if (!m) break;
           m.state.hostId = a.to;
           if (m.lifecycle === 'pending') m.lifecycle = 'running';
-          this.pending.instances.add(a.instance);
+          this.changed(a.instance).host = true;
           break;
         }
         case 'power': {
@@ -633,6 +639,12 @@ export class ControlLoop {
         }
       }
     }
+  }
+
+  private changed(id: string): Changed {
+    let c = this.pending.instances.get(id);
+    if (!c) this.pending.instances.set(id, (c = { allocation: false, host: false }));
+    return c;
   }
 
   /** Audit entries of a plan: applied, or failed / rolled back / skipped with the cause. */
@@ -680,10 +692,16 @@ export class ControlLoop {
     pend.audit.push(...audit);
     if (pend.instances.size === 0 && pend.hosts.size === 0 && pend.audit.length === 0 && pend.forecasts.size === 0) return { ok: true };
     const patches: InstancePatch[] = [];
-    for (const id of pend.instances) {
+    for (const [id, c] of pend.instances) {
       const m = this.instances.get(id);
       if (!m) continue;
-      patches.push({ id, hostId: m.state.hostId, allocation: { ...m.allocationVector }, state: m.lifecycle });
+      const patch: InstancePatch = { id };
+      if (c.allocation) patch.allocation = { ...m.allocationVector };
+      if (c.host) {
+        patch.hostId = m.state.hostId;
+        patch.state = m.lifecycle;
+      }
+      patches.push(patch);
     }
     const hosts: HostInput[] = [];
     for (const id of pend.hosts) {
@@ -693,7 +711,7 @@ export class ControlLoop {
     const forecasts = [...pend.forecasts.values()].filter((f) => this.instances.has(f.instanceId));
     const auditNow = pend.audit;
     // Writes made while this commit is in flight go into a fresh pending set.
-    this.pending = { instances: new Set(), hosts: new Set(), audit: [], forecasts: new Map() };
+    this.pending = { instances: new Map(), hosts: new Set(), audit: [], forecasts: new Map() };
     try {
       await this.store.transaction(async (tx) => {
         // Hosts first: an instance may move onto a host that was just powered on.
@@ -706,7 +724,13 @@ export class ControlLoop {
     } catch (err) {
       // Keep everything for the next commit (newer writes of the same rows win).
       const next = this.pending;
-      for (const id of pend.instances) next.instances.add(id);
+      for (const [id, c] of pend.instances) {
+        const n = next.instances.get(id);
+        if (n) {
+          n.allocation ||= c.allocation;
+          n.host ||= c.host;
+        } else next.instances.set(id, c);
+      }
       for (const id of pend.hosts) next.hosts.add(id);
       next.audit.unshift(...auditNow);
       for (const [k, f] of pend.forecasts) if (!next.forecasts.has(k)) next.forecasts.set(k, f);
