@@ -3,7 +3,7 @@
 import type { ReadOptions, TraceFormat, TraceSeries } from '../format.js';
 import { forEachLine, listTraceFiles, readText, seriesIdOf } from '../common/files.js';
 import { GrowableFloat64Array } from '../common/growable-array.js';
-import { parseDecimal, parseUnixSeconds, parseUsage } from '../common/parse.js';
+import { parseDecimal, parseSimpleDecimalAt, parseUnixSeconds, parseUsage } from '../common/parse.js';
 import { medianPositiveStep, streamFiles } from '../common/stream-files.js';
 import { TraceFormatError } from '../../core/errors.js';
 
@@ -154,7 +154,8 @@ function usageAt(t: string, start: number, end: number, column: number, file: st
   while (s < e && isAsciiSpace(t.charCodeAt(s))) s++;
   while (e > s && isAsciiSpace(t.charCodeAt(e - 1))) e--;
   if (s < e && t.charCodeAt(s) < 128 && t.charCodeAt(e - 1) < 128) {
-    const v = parseDecimal(t.slice(s, e));
+    let v = parseSimpleDecimalAt(t, s, e);
+    if (Number.isNaN(v)) v = parseDecimal(t.slice(s, e));
     if (v >= 0 && v !== Infinity) return v;
   }
   return parseUsage(t.slice(start, end), BITBRAINS_COLUMNS[column]!, { file, line });

@@ -59,3 +59,34 @@ export function parseUnixSeconds(text: string, field: string, at: FieldLocation)
 function truncate(s: string): string {
   return s.length > 40 ? `${s.slice(0, 40)}...` : s;
 }
+
+const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22];
+
+/**
+ * text[start, end) as an unsigned plain decimal (digits with at most one '.'), without making a
+ * substring, when its value is exactly what Number() gives: at most 15 significant digits and 22
+ * fraction digits, so the digits form an exact integer and the result is one correctly rounded
+ * division by an exact power of ten (Clinger's fast path). NaN when the text is anything else
+ * (sign, exponent, more digits, no digit): the caller then parses it the general way.
+ */
+export function parseSimpleDecimalAt(text: string, start: number, end: number): number {
+  let mantissa = 0;
+  let digits = 0;
+  let significant = 0;
+  let fraction = -1;
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      digits++;
+      if (significant > 0 || c !== 48) significant++;
+      mantissa = mantissa * 10 + (c - 48);
+      if (fraction >= 0) fraction++;
+    } else if (c === 46 && fraction < 0) {
+      fraction = 0;
+    } else {
+      return Number.NaN;
+    }
+  }
+  if (digits === 0 || significant > 15 || fraction > 22) return Number.NaN;
+  return fraction > 0 ? mantissa / POW10[fraction]! : mantissa;
+}
