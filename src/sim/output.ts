@@ -9,7 +9,32 @@ export const ALLOCATIONS_HEADER = 'instance,index,cpu,memory';
 
 /** One allocations.csv line (without the newline): the only place its format is written. */
 export function allocationLine(instance: string, index: number, cpu: number, memory: number): string {
-  return `${csvText(instance)},${index},${csvNumber(cpu)},${csvNumber(memory)}`;
+  return `${csvText(instance)},${index},${micros(cpu)},${micros(memory)}`;
+}
+
+const ZEROS = '000000';
+
+/**
+ * csvNumber(x), faster for what allocations are (rounded up to 1e-6): x = k / 1e6 for an integer
+ * k, 0 <= x < 2^33, is written from k's digits. That text is exactly String(x): it parses back to
+ * x (the nearest double to k / 1e6, as the division that made x), and no shorter text does,
+ * since other texts of at most 6 decimals are at least 1e-6 away while doubles below 2^33 are at
+ * most 2^-20 < 1e-6 apart. Anything else goes through csvNumber.
+ */
+export function micros(x: number): string {
+  if (!(x >= 0 && x < 8589934592)) return csvNumber(x);
+  const k = Math.round(x * 1e6);
+  if (k / 1e6 !== x) return csvNumber(x);
+  const whole = Math.floor(k / 1e6);
+  let frac = k - whole * 1e6;
+  if (frac === 0) return String(whole);
+  let width = 6;
+  while (frac % 10 === 0) {
+    frac /= 10;
+    width--;
+  }
+  const f = String(frac);
+  return `${whole}.${ZEROS.slice(0, width - f.length)}${f}`;
 }
 
 /** Streams allocations.csv rows. */
