@@ -98,7 +98,7 @@ export async function runQemuDemo(o: QemuDemoOptions, write: (text: string) => v
   const cg = await CgroupDriver.open({ prefix: `prescient-demo-${process.pid}-` });
   const cgroups = cg instanceof CgroupDriver ? cg : undefined;
   if (!cgroups) write(`cgroups: not used (${(cg as { unavailable: string }).unavailable}); only memory (balloon) is shaped\n`);
-  const qemu = new QemuDriver({ image, accel: accel.accel, ...(cgroups ? { cgroups } : {}), balloonTimeoutMs: 4000, log: (l) => write(`${l}\n`) });
+  const qemu = new QemuDriver({ image, accel: accel.accel, ...(cgroups ? { cgroups } : {}), balloonTimeoutMs: 4000, deflateOnOom: true, log: (l) => write(`${l}\n`) });
   const hosts = Object.keys(await qemu.hosts());
   const specs = new Map<string, VmSpec>();
   const workloads: Array<VmSpec['workload']> = [

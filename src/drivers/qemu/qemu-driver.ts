@@ -86,6 +86,8 @@ export interface QemuDriverOptions {
   balloonTimeoutMs?: number;
   hotplugTimeoutMs?: number;
   migrationTimeoutMs?: number;
+  /** Balloon deflate-on-oom: the guest may take memory back from the balloon when it would OOM (default off). */
+  deflateOnOom?: boolean;
   /** Smallest balloon target accepted, MiB (default 64). */
   minMemoryMiB?: number;
   log?: (line: string) => void;
@@ -269,9 +271,10 @@ export class QemuDriver implements Driver {
       '-nodefaults',
       '-no-reboot',
       '-serial', `file:${p.serial}`,
-      // deflate-on-oom: a guest about to run out of memory takes pages back from the balloon
-      // instead of killing its init (a rightsizer that undershoots must not crash the VM).
-      '-device', 'virtio-balloon-pci,id=balloon0,deflate-on-oom=on',
+      // deflate-on-oom (option): a guest about to run out of memory takes pages back from the
+      // balloon instead of killing its init. Linux then keeps MemTotal and counts the balloon
+      // as used; without it MemTotal falls with the balloon.
+      '-device', `virtio-balloon-pci,id=balloon0${this.o.deflateOnOom ? ',deflate-on-oom=on' : ''}`,
       '-qmp', `unix:${p.sock},server=on,wait=off`,
       '-kernel', this.o.image.kernel,
       '-initrd', this.o.image.initrd,
