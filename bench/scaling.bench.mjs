@@ -28,6 +28,7 @@ export const jobs = {
     const generateMs = performance.now() - t0;
     const generateRssKiB = process.resourceUsage().maxRSS;
     t0 = performance.now();
+    const c0 = process.cpuUsage();
     let readEndMs = NaN;
     const r = await runSimulation({
       scenario,
@@ -40,7 +41,10 @@ export const jobs = {
       },
     });
     const wallMs = performance.now() - t0;
-    return { scenario, scale, instances, samples, rows: r.rows, hosts: r.hostsConfig?.hosts, generateMs, generateRssKiB, wallMs, readEndMs };
+    const cpu = process.cpuUsage(c0);
+    // CPU time of the simulation (one thread): less disturbed than wall time on a shared machine
+    const cpuMs = (cpu.user + cpu.system) / 1000;
+    return { scenario, scale, instances, samples, rows: r.rows, hosts: r.hostsConfig?.hosts, generateMs, generateRssKiB, wallMs, cpuMs, readEndMs };
   },
 };
 
@@ -87,6 +91,8 @@ function report(ctx, scenario, rows) {
         { key: 'perSample', label: 'µs/sample' },
         { key: 'growth', label: 'per-sample vs 1x' },
         { key: 'exp', label: 'exponent vs previous' },
+        { key: 'cpuPerSample', label: 'CPU µs/sample' },
+        { key: 'cpuExp', label: 'CPU exponent' },
         { key: 'rss', label: 'peak RSS' },
         { key: 'genRss', label: 'peak RSS generating' },
       ],
@@ -104,6 +110,8 @@ function report(ctx, scenario, rows) {
           perSample: num((r.wallMs * 1000) / r.rows),
           growth: `${(r.wallMs / r.rows / (base.wallMs / base.rows)).toFixed(2)}x`,
           exp: p ? (Math.log(r.wallMs / p.wallMs) / Math.log(r.scale / p.scale)).toFixed(2) : '-',
+          cpuPerSample: Number.isFinite(r.cpuMs) ? num((r.cpuMs * 1000) / r.rows) : '-',
+          cpuExp: p && Number.isFinite(r.cpuMs) && Number.isFinite(p.cpuMs) ? (Math.log(r.cpuMs / p.cpuMs) / Math.log(r.scale / p.scale)).toFixed(2) : '-',
           rss: mib(r.maxRssKiB),
           genRss: mib(r.generateRssKiB),
         };
@@ -124,7 +132,7 @@ export async function run(ctx) {
   report(ctx, 'fleet', fleet);
   ctx.print(
     `1x = ${num(BASE_INSTANCES)} instances x ${SAMPLES} samples (a PlanetLab day); "generate alone" = the synthetic generator by itself ` +
-      `(a separate pass in the same process, before the simulation; "peak RSS generating" is the peak after that pass); exponent = log(time ratio) / log(scale ratio), 1.00 = linear; per-run budget ${seconds(budgetMs)}.`,
+      `(a separate pass in the same process, before the simulation; "peak RSS generating" is the peak after that pass); exponent = log(time ratio) / log(scale ratio), 1.00 = linear; "CPU" columns: the simulation's CPU time (one thread), which other work on a shared machine disturbs less than wall time; per-run budget ${seconds(budgetMs)}.`,
   );
   return { checks: [], data: { budgetMs, rightsizing, fleet } };
 }

@@ -2,7 +2,9 @@
 // scenario and returns the metrics. The only code in the simulator that awaits (trace reading).
 //
 // rightsizing: series are independent, so they stream: each series is simulated on its own as
-//   soon as it is read, then dropped (a month of 125 Bitbrains VMs never sits in memory twice).
+//   soon as it is read, then dropped (a month of 125 Bitbrains VMs never sits in memory twice);
+//   with `jobs` > 1 they are split across worker threads with outputs identical to one thread
+//   (rightsizing.ts).
 // fleet: every series is read, then all run together on N hosts, index-aligned (sample i of
 //   every series happens at virtual time i * step).
 // cloudsim-planetlab: delegates to the CloudSim-compatible runner in src/sim/cloudsim.
