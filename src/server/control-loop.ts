@@ -378,26 +378,33 @@ export class ControlLoop {
 
   /** Allocated, used and forecast capacity of a host (forecast: sum of the residents' quantile at step 1). */
   hostUsage(id: string, level = 0.9): HostUsage | undefined {
-    const h = this.hosts.get(id);
-    if (!h) return undefined;
-    const allocated = { cpu: 0, memory: 0 };
-    const used = { cpu: 0, memory: 0 };
-    const forecast = { cpu: 0, memory: 0 };
-    let residents = 0;
-    let withForecast = 0;
-    for (const m of this.instances.values()) {
-      if (m.state.hostId !== id) continue;
-      residents++;
-      allocated.cpu += fin(m.state.allocation.cpu);
-      allocated.memory += fin(m.state.allocation.memory);
-      used.cpu += fin(m.state.lastUsage.cpu);
-      used.memory += fin(m.state.lastUsage.memory);
-      const f = this.forecasters.latest(m.state.id);
-      if (f?.cpu || f?.memory) withForecast++;
-      forecast.cpu += f?.cpu ? quantileAt(f.cpu, level, 1) : fin(m.state.lastUsage.cpu);
-      forecast.memory += f?.memory ? quantileAt(f.memory, level, 1) : fin(m.state.lastUsage.memory);
+    if (!this.hosts.has(id)) return undefined;
+    return this.hostUsages(level, id).get(id);
+  }
+
+  /** hostUsage of every host (or of one), in one pass over the instances. */
+  hostUsages(level = 0.9, only?: string): Map<string, HostUsage> {
+    const out = new Map<string, HostUsage>();
+    for (const [id, host] of this.hosts) {
+      if (only !== undefined && id !== only) continue;
+      out.set(id, { host, residents: 0, withForecast: 0, allocated: { cpu: 0, memory: 0 }, used: { cpu: 0, memory: 0 }, forecast: { cpu: 0, memory: 0 }, level });
     }
-    return { host: h, residents, withForecast, allocated, used, forecast, level };
+    for (const m of this.instances.values()) {
+      const hid = m.state.hostId;
+      if (hid === null) continue;
+      const u = out.get(hid);
+      if (!u) continue;
+      u.residents++;
+      u.allocated.cpu += fin(m.state.allocation.cpu);
+      u.allocated.memory += fin(m.state.allocation.memory);
+      u.used.cpu += fin(m.state.lastUsage.cpu);
+      u.used.memory += fin(m.state.lastUsage.memory);
+      const f = this.forecasters.latest(m.state.id);
+      if (f?.cpu || f?.memory) u.withForecast++;
+      u.forecast.cpu += f?.cpu ? quantileAt(f.cpu, level, 1) : fin(m.state.lastUsage.cpu);
+      u.forecast.memory += f?.memory ? quantileAt(f.memory, level, 1) : fin(m.state.lastUsage.memory);
+    }
+    return out;
   }
 
   // ------------------------------------------------------------------------------ tick

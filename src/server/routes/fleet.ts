@@ -3,6 +3,7 @@ import { ALL_TENANTS, GLOBAL_POLICY, type PolicyRecord } from '../../core/store.
 import { vec } from '../../core/resources.js';
 import { forbidden, notFound } from '../errors.js';
 import { principalOf, type Api, type ApiContext } from '../app.js';
+import type { HostUsage } from '../control-loop.js';
 import { hostPressure, predictedAt } from '../market.js';
 import { availabilityQuery, forecastQuery, hostCreateSchema, idParams, instanceCreateSchema, listQuery, policySettingsSchema } from '../schemas.js';
 import { DEFAULT_LEVEL, forecastOf, instanceInScope, instanceJson, multiplierOf, ownerTenant, requireAdmin, scopeOf, vectorJson } from './common.js';
@@ -66,8 +67,8 @@ export function registerFleetRoutes(app: Api, ctx: ApiContext): void {
   });
 
   // ---------------------------------------------------------------- hosts
-  const hostJson = (id: string, level = DEFAULT_LEVEL) => {
-    const u = ctx.loop.hostUsage(id, level);
+  const hostJson = (id: string, level = DEFAULT_LEVEL, usage?: HostUsage) => {
+    const u = usage ?? ctx.loop.hostUsage(id, level);
     if (!u) return undefined;
     const h = u.host;
     return {
@@ -89,7 +90,8 @@ export function registerFleetRoutes(app: Api, ctx: ApiContext): void {
   app.get('/v1/hosts', { schema: { querystring: listQuery, tags: FLEET, summary: 'Hosts with allocated, used and forecast capacity' } }, async (req) => {
     hostsAllowed(principalOf(req).role);
     const ids = ctx.loop.hostIds();
-    return { hosts: ids.slice(0, req.query.limit ?? ids.length).map((id) => hostJson(id)!) };
+    const usages = ctx.loop.hostUsages(DEFAULT_LEVEL);
+    return { hosts: ids.slice(0, req.query.limit ?? ids.length).map((id) => hostJson(id, DEFAULT_LEVEL, usages.get(id))!) };
   });
 
   app.post('/v1/hosts', { schema: { body: hostCreateSchema, tags: FLEET, summary: 'Register or update a host (admin)' } }, async (req, reply) => {
@@ -118,13 +120,13 @@ export function registerFleetRoutes(app: Api, ctx: ApiContext): void {
     const H = ctx.loop.forecastOptions.horizonSteps;
     const stepMs = ctx.loop.tickMs * ctx.loop.forecastOptions.everyTicks;
     const nowMs = ctx.clock.nowMs();
+    const residents = ctx.loop.instanceIds().filter((id) => ctx.loop.instance(id)!.state.hostId === req.params.id);
     const steps = [];
     for (let h = 1; h <= H; h++) {
       let cpu = 0;
       let mem = 0;
-      for (const id of ctx.loop.instanceIds()) {
+      for (const id of residents) {
         const m = ctx.loop.instance(id)!;
-        if (m.state.hostId !== req.params.id) continue;
         const f = ctx.loop.latestForecast(id);
         const c = predictedAt(f?.cpu, level, h);
         const me = predictedAt(f?.memory, level, h);
