@@ -6,10 +6,11 @@
 //
 // Action order in the plan, so that every intermediate state is valid for a driver that checks
 // capacity after each action: power on, shrinking resizes, migrations, growing resizes, power off.
-import type { Action, Amounts, Plan } from '../../core/plan.js';
+import type { Action, Amounts, Plan, WithheldAction } from '../../core/plan.js';
 import type { Rng } from '../../core/rng.js';
 import { R } from './reasons.js';
 import { FreeCapacityIndex } from './host-index.js';
+import { migrationAllowed } from './settings.js';
 import type { CompiledProfile } from './profile.js';
 import type {
   DecideContext,
@@ -23,8 +24,14 @@ import type {
 
 const EMPTY_FORECASTS: Forecasts = new Map();
 
-/** Allocation sums per host, maintained incrementally while a plan is built. */
+/**
+ * Allocation sums per host, maintained incrementally while a plan is built. One is kept across
+ * rounds while the snapshot's hosts stay the same (its maps and sets are reset, not rebuilt:
+ * a large fleet's rounds then allocate little), and its instance maps are kept while the
+ * snapshot's instance array holds the same instances.
+ */
 class PlanningFleet implements FleetView {
+  ctx!: DecideContext;
   readonly hostById = new Map<string, HostState>();
   readonly instById = new Map<string, InstanceState>();
   readonly placement = new Map<string, string | null>();
@@ -36,29 +43,56 @@ class PlanningFleet implements FleetView {
   readonly sorted: readonly HostState[];
   readonly pos: ReadonlyMap<string, number>;
   /** Per position: the host as placement shows it to plugins (`on: true`), made on first use. */
-  private readonly views: Array<HostState | undefined>;
+  private views: Array<HostState | undefined>;
   /** Free allocation of the powered-on hosts, built on first use, then kept up to date. */
   private index: FreeCapacityIndex | null = null;
   /** Empty powered-off hosts by capacity (positions in order) with a cursor, built on first use. */
   private offClasses: Array<{ positions: number[]; next: number }> | null = null;
+  /** The instance array the instance maps were built from, and its items. */
+  private instancesOf: readonly InstanceState[] | null = null;
+  private instanceItems: InstanceState[] = [];
 
   constructor(
-    readonly ctx: DecideContext,
     readonly overcommit: boolean,
-    order: HostOrder,
+    readonly order: HostOrder,
+    hosts: readonly HostState[],
   ) {
     this.sorted = order.sorted;
     this.pos = order.pos;
     this.views = new Array(this.sorted.length);
-    for (const h of ctx.snapshot.hosts) {
+    for (const h of hosts) {
       this.hostById.set(h.id, h);
-      this.on.set(h.id, h.on);
       this.members.set(h.id, new Set());
       this.sums.set(h.id, { cpu: 0, memory: 0 });
     }
-    for (const i of ctx.snapshot.instances) {
-      this.instById.set(i.id, i);
-      this.alloc.set(i.id, { ...i.allocation });
+  }
+
+  /** Starts a round: planned state = the snapshot's. */
+  begin(ctx: DecideContext): void {
+    this.ctx = ctx;
+    this.index = null;
+    this.offClasses = null;
+    this.views = new Array(this.sorted.length);
+    for (const h of ctx.snapshot.hosts) {
+      this.on.set(h.id, h.on);
+      this.members.get(h.id)!.clear();
+      const s = this.sums.get(h.id)!;
+      s.cpu = 0;
+      s.memory = 0;
+    }
+    const insts = ctx.snapshot.instances;
+    const same = insts === this.instancesOf && insts.length === this.instanceItems.length && insts.every((x, k) => x === this.instanceItems[k]);
+    if (!same) {
+      this.instById.clear();
+      this.placement.clear();
+      this.alloc.clear();
+      this.instancesOf = insts;
+      this.instanceItems = [...insts];
+    }
+    for (const i of insts) {
+      if (!same) this.instById.set(i.id, i);
+      // allocations are replaced, never changed in place, so the instance's own object will do
+      this.alloc.set(i.id, i.allocation);
       const hid = i.hostId !== null && this.hostById.has(i.hostId) ? i.hostId : null;
       this.placement.set(i.id, hid);
       if (hid !== null) this.attach(i.id, hid);
@@ -218,6 +252,8 @@ export class PolicyRunner {
 
   /** Host order of the last snapshot seen (re-sorted only when its hosts change). */
   private hostOrder: { hosts: readonly HostState[]; items: HostState[]; order: HostOrder } | null = null;
+  /** Planning state kept across rounds (see PlanningFleet). */
+  private planning: PlanningFleet | null = null;
   /** Placement may skip hosts a filter bounds out / evaluate one empty host per capacity. */
   private readonly pruneByFree: boolean;
   private readonly symmetric: boolean;
@@ -280,7 +316,10 @@ export class PolicyRunner {
       return { plan: { nowS, actions }, rejections: [] };
     }
 
-    const fleet = new PlanningFleet(ctx, this.profile.overcommit, this.orderOf(snapshot.hosts));
+    const order = this.orderOf(snapshot.hosts);
+    if (!this.planning || this.planning.order !== order) this.planning = new PlanningFleet(this.profile.overcommit, order, snapshot.hosts);
+    const fleet = this.planning;
+    fleet.begin(ctx);
     for (const inst of snapshot.instances) {
       const d = rightsizer.recommend(inst, ctx);
       const cpu = Number.isNaN(d.cpu) ? inst.allocation.cpu : d.cpu;
@@ -294,6 +333,9 @@ export class PolicyRunner {
     const powerOff: Action[] = [];
     const rejections: Decision['rejections'] = [];
     const moved = new Map<string, { from: string; to: string; reasons: string[] }>();
+    // Operator settings: a live migration beyond the instance's maxMigrationsPerHour is withheld.
+    const withheld: WithheldAction[] = [];
+    const rateLimited = snapshot.control ? (id: string): boolean => !migrationAllowed(snapshot, id, nowS) : undefined;
 
     const powerOnHost = (hostId: string, why: string): void => {
       fleet.setOn(hostId, true);
@@ -408,6 +450,10 @@ export class PolicyRunner {
         for (const { instance, reasons } of victimSel.select(host, fleet)) {
           if (!isOver()) break;
           if (moved.has(instance.id)) continue; // at most one migration per instance per round
+          if (rateLimited?.(instance.id)) {
+            withheld.push({ kind: 'migrate', instance: instance.id, from: host.id, reasons: [R.MIGRATION_RATE_LIMITED, ...(status?.reasons ?? [R.OVERLOADED]), ...reasons] });
+            continue;
+          }
           const target = findHost(instance, new Set([host.id]), true);
           if (target) move(instance, target.id, [...(status?.reasons ?? [R.OVERLOADED]), ...reasons]);
         }
@@ -429,6 +475,12 @@ export class PolicyRunner {
         const done: Array<{ inst: InstanceState; to: string }> = [];
         let ok = true;
         for (const inst of residents) {
+          if (rateLimited?.(inst.id)) {
+            // the host cannot be emptied: not drained (the moves found so far are undone below)
+            withheld.push({ kind: 'migrate', instance: inst.id, from: host.id, reasons: [R.MIGRATION_RATE_LIMITED, R.CONSOLIDATE, ...reasons] });
+            ok = false;
+            break;
+          }
           const target = findHost(inst, exclude, false);
           if (!target) {
             ok = false;
@@ -479,7 +531,9 @@ export class PolicyRunner {
       }
     }
     for (const [id, m] of moved) migrations.push({ kind: 'migrate', instance: id, from: m.from, to: m.to, reasons: m.reasons });
-    return { plan: { nowS, actions: [...powerOn, ...shrink, ...migrations, ...grow, ...powerOff] }, rejections };
+    const plan: Plan = { nowS, actions: [...powerOn, ...shrink, ...migrations, ...grow, ...powerOff] };
+    if (withheld.length > 0) plan.withheld = withheld;
+    return { plan, rejections };
   }
 }
 
