@@ -67,10 +67,25 @@ export interface HotplugAction {
 export type Action = ResizeAction | MigrateAction | PowerAction | PinAction | HotplugAction;
 export type ActionKind = Action['kind'];
 
+/**
+ * An action the round wanted but a limit withheld (e.g. a migration beyond the instance's
+ * maxMigrationsPerHour): not applied, kept so "why did it not move?" has an answer.
+ */
+export interface WithheldAction {
+  kind: ActionKind;
+  instance: string;
+  /** Host it would have left, when known. */
+  from?: string;
+  /** The limit's reason first, then the reasons the action was wanted for. */
+  reasons: readonly string[];
+}
+
 export interface Plan {
   /** Decision time, seconds (virtual or real clock). */
   nowS: number;
   actions: Action[];
+  /** Actions withheld by a limit (present only when there are some). */
+  withheld?: WithheldAction[];
 }
 
 export const emptyPlan = (nowS: number): Plan => ({ nowS, actions: [] });

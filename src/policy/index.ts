@@ -4,5 +4,6 @@ export * from './framework/reasons.js';
 export * from './framework/registry.js';
 export * from './framework/profile.js';
 export * from './framework/decide.js';
+export * from './framework/settings.js';
 export * from './builtin.js';
 export * from './profiles.js';

@@ -32,6 +32,15 @@ export const R = {
   HOST_EMPTY: 'host-empty',
   VICTIM: 'victim',
   CONSOLIDATE: 'consolidate',
+  // operator settings (settings.ts)
+  /** A live migration was withheld: the instance reached its maxMigrationsPerHour. */
+  MIGRATION_RATE_LIMITED: 'migration-rate-limited',
+  /** The rightsizer's headroom was scaled by the instance's aggressiveness. */
+  AGGRESSIVENESS_SCALED: 'aggressiveness-scaled',
+  /** The instance is degraded (violation share above its threshold): most headroom. */
+  DEGRADED_HEADROOM: 'degraded-headroom',
+  /** The predictive violation budget comes from the instance's degradationThreshold. */
+  DEGRADATION_BUDGET: 'degradation-budget',
 } as const;
 
 export type ReasonCode = (typeof R)[keyof typeof R];

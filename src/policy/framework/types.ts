@@ -40,6 +40,43 @@ export interface Snapshot {
   instances: readonly InstanceState[];
   /** Empty in the rightsizing scenario (no host limits). */
   hosts: readonly HostState[];
+  /**
+   * Operator settings and what the shell measured for them (the control plane's `/v1/policies`).
+   * Absent (the simulator): every policy runs on its own defaults. See `settings.ts`.
+   */
+  control?: ControlInputs;
+}
+
+/**
+ * Operator settings of one instance, or the global ones (each field optional; an instance's field
+ * overrides the global field of the same name). Meanings and mappings: `settings.ts`.
+ */
+export interface ControlSettings {
+  /** 0 = conservative (most headroom) .. 1 = aggressive (least); 0.5 = the policies' own defaults. */
+  aggressiveness?: number;
+  /** Most live migrations of the instance in any 3600 s of model time (0 = never migrate it). */
+  maxMigrationsPerHour?: number;
+  /** Largest share of recent steps the instance may spend with usage above its allocation. */
+  degradationThreshold?: number;
+}
+
+/** Realised violations of one instance, measured by the shell (`updateViolationShare`). */
+export interface ViolationRecord {
+  /** Share of recent steps with usage above the allocation in some resource (window: about a day). */
+  share: number;
+  /** Steps observed so far. */
+  samples: number;
+}
+
+/** Settings and measurements a decision round reads (all optional, all read-only). */
+export interface ControlInputs {
+  global?: ControlSettings;
+  /** Per-instance settings by instance id. */
+  instances?: ReadonlyMap<string, ControlSettings>;
+  /** Times (model seconds) of each instance's applied live migrations; initial placements excluded. */
+  migrationsS?: ReadonlyMap<string, readonly number[]>;
+  /** Realised violation share per instance. */
+  violations?: ReadonlyMap<string, ViolationRecord>;
 }
 
 /** Probabilistic forecasts for one instance, per resource, for the next steps. */

@@ -83,7 +83,8 @@ export class BudgetController {
 
   constructor(
     referencePrice: number,
-    readonly budget: number,
+    /** The target violation rate (settable: the control plane's degradationThreshold). */
+    public budget: number,
     readonly gain: number,
     maxRaise: number,
   ) {

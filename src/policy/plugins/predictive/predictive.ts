@@ -20,6 +20,11 @@
 //    allocated), decaying with a half-life of `oomGuardHalfLifeMinutes`.
 // 4. smoothing: up at once, down by `downFraction` of the gap per step (fast up, slow down).
 //
+// Operator settings (framework/settings.ts): the price is multiplied by headroom^2, headroom =
+// 2^(1 - 2 x aggressiveness) (2 when degraded): x4 / x1 / x0.25 at aggressiveness 0 / 0.5 / 1;
+// a degradationThreshold d replaces both budgets with d / (managed resources), in [0.001, 0.5].
+// Without settings both are exactly the arguments'.
+//
 // Every decision carries reasons (R.FORECAST_QUANTILE plus 'predictive-*' constants), and
 // `explain(id)` gives the controller state per resource (price, level, realised violation rate).
 // An allocation at step i only depends on samples < i: the engine, the scale, the controller and
@@ -30,6 +35,7 @@ import type { Unit } from '../../../core/resources.js';
 import type { ProbForecast } from '../../../forecast/types.js';
 import { R } from '../../framework/reasons.js';
 import type { PluginEntry } from '../../framework/registry.js';
+import { effectiveSettings, headroomReasons, violationBudget } from '../../framework/settings.js';
 import type { DecideContext, InstanceState, PluginEnv, ResourceKey, RightsizeDecision, Rightsizer } from '../../framework/types.js';
 import { BudgetController, priceRule, type PriceRuleResult } from './level-controller.js';
 
@@ -175,7 +181,7 @@ export class PredictiveRightsizer implements Rightsizer {
   }
 
   /** The allocation for one resource from its forecast (NaN when there is nothing to go on). */
-  private decideResource(key: ResourceKey, unit: Unit, f: ProbForecast | undefined, r: ResourceState, reasons: string[]): number {
+  private decideResource(key: ResourceKey, unit: Unit, f: ProbForecast | undefined, r: ResourceState, reasons: string[], priceFactor = 1): number {
     if (!f || f.levels.length === 0 || !Number.isFinite(r.scale)) return NaN;
     const a = this.args;
     const levels = f.levels;
@@ -192,7 +198,7 @@ export class PredictiveRightsizer implements Rightsizer {
     for (let k = 0; k < K; k++) if (!Number.isFinite(q[k]!)) return NaN;
     let base = 0;
     while (base < K - 1 && levels[base]! < a.baseLevel - 1e-12) base++;
-    const res = priceRule(levels, q, base, r.controller.price, r.scale, a.minTailProbability, a.minTailWidthFraction * r.scale, this.scratch);
+    const res = priceRule(levels, q, base, r.controller.price * priceFactor, r.scale, a.minTailProbability, a.minTailWidthFraction * r.scale, this.scratch);
     r.level = res.level;
     let alloc = res.allocation;
     if (res.extrapolated) reasons.push(PR.TAIL_EXTRAPOLATED);
@@ -219,8 +225,18 @@ export class PredictiveRightsizer implements Rightsizer {
     const f = ctx.forecasts.get(inst.id);
     if (!f) return { cpu: NaN, memory: NaN, reasons: [inst.samples === 0 ? R.NO_HISTORY : PR.NO_FORECAST, R.KEEP] };
     const reasons: string[] = [R.FORECAST_QUANTILE, PR.PRICE_LEVEL];
-    const cpu = Number.isFinite(inst.capacity.cpu) ? this.decideResource('cpu', inst.units.cpu, f.cpu, s.cpu, reasons) : NaN;
-    const memory = Number.isFinite(inst.capacity.memory) ? this.decideResource('memory', inst.units.memory, f.memory, s.memory, reasons) : NaN;
+    const hasCpu = Number.isFinite(inst.capacity.cpu);
+    const hasMemory = Number.isFinite(inst.capacity.memory);
+    // operator settings: headroom scales the price; a degradation threshold sets the budgets
+    const settings = effectiveSettings(ctx.snapshot, inst.id);
+    const d = settings.degradationThreshold;
+    s.cpu.controller.budget = d === undefined ? this.args.cpuBudget : violationBudget(d, (hasCpu ? 1 : 0) + (hasMemory ? 1 : 0));
+    s.memory.controller.budget = d === undefined ? this.args.memoryBudget : s.cpu.controller.budget;
+    if (d !== undefined) reasons.push(R.DEGRADATION_BUDGET);
+    headroomReasons(settings, reasons);
+    const priceFactor = settings.headroom * settings.headroom;
+    const cpu = hasCpu ? this.decideResource('cpu', inst.units.cpu, f.cpu, s.cpu, reasons, priceFactor) : NaN;
+    const memory = hasMemory ? this.decideResource('memory', inst.units.memory, f.memory, s.memory, reasons, priceFactor) : NaN;
     return { cpu, memory, reasons };
   }
 }

@@ -24,6 +24,11 @@
 //        from every sample before it. mode 'updater': the allocation changes to the target only
 //        when it falls outside [lowerBound, upperBound] or after an OOM (VPA updater's rule).
 //
+// settings (framework/settings.ts, the control plane's /v1/policies): the safety margin is
+//        safetyMarginFraction x headroom, headroom = 2^(1 - 2 x aggressiveness) (2 when the
+//        instance is degraded): 30 % / 15 % / 7.5 % at aggressiveness 0 / 0.5 / 1. Without
+//        settings the headroom is exactly 1.
+//
 // Units: CPU cores (Bitbrains) map 1:1; millicores / 1000; percent is read as 100 % = 1 core.
 // Memory MiB maps to bytes for the histogram bounds. For percent memory (Google) the byte-based
 // minimums and the 100 MiB OOM floor have no meaning and default to 0 (args `minMemoryPercent`,
@@ -34,6 +39,7 @@ import type { Unit } from '../../../core/resources.js';
 import { DecayingHistogram } from '../../../forecast/models/decaying-histogram.js';
 import { R } from '../../framework/reasons.js';
 import type { PluginEntry } from '../../framework/registry.js';
+import { effectiveSettings, headroomReasons } from '../../framework/settings.js';
 import type { DecideContext, InstanceState, PluginEnv, RightsizeDecision, Rightsizer } from '../../framework/types.js';
 
 export const vpaArgs = z
@@ -256,11 +262,14 @@ export class VpaRightsizer implements Rightsizer {
     return 0;
   }
 
-  /** Target, lower and upper bound per resource, as the recommender computes them. */
-  recommendation(inst: InstanceState): { cpu: { target: number; lower: number; upper: number }; memory: { target: number; lower: number; upper: number }; confidence: number } {
+  /**
+   * Target, lower and upper bound per resource, as the recommender computes them; `headroom`
+   * scales the safety margin (operator settings; 1 = VPA's).
+   */
+  recommendation(inst: InstanceState, headroom = 1): { cpu: { target: number; lower: number; upper: number }; memory: { target: number; lower: number; upper: number }; confidence: number } {
     const s = this.state(inst);
     const a = this.args;
-    const m = 1 + a.safetyMarginFraction;
+    const m = 1 + a.safetyMarginFraction * headroom;
     const conf = s.confidence(this.env.stepSeconds);
     const upperMul = conf > 0 ? 1 + 1 / conf : Infinity;
     const lowerMul = conf > 0 ? Math.pow(1 + 0.001 / conf, -2) : 0;
@@ -280,13 +289,15 @@ export class VpaRightsizer implements Rightsizer {
     return { cpu, memory, confidence: conf };
   }
 
-  recommend(inst: InstanceState, _ctx: DecideContext): RightsizeDecision {
+  recommend(inst: InstanceState, ctx: DecideContext): RightsizeDecision {
     const s = this.state(inst);
     const hasCpu = Number.isFinite(inst.capacity.cpu);
     const hasMem = Number.isFinite(inst.capacity.memory);
     if (s.totalSamples === 0 && s.memorySamples === 0) return { cpu: NaN, memory: NaN, reasons: [R.NO_HISTORY, R.KEEP] };
-    const rec = this.recommendation(inst);
+    const settings = effectiveSettings(ctx.snapshot, inst.id);
+    const rec = this.recommendation(inst, settings.headroom);
     const reasons: string[] = [R.PERCENTILE_TARGET, R.SAFETY_MARGIN];
+    headroomReasons(settings, reasons);
     let cpu = hasCpu && s.totalSamples > 0 ? rec.cpu.target : NaN;
     let memory = hasMem && s.memorySamples > 0 ? rec.memory.target : NaN;
     if (hasMem) reasons.push(R.MEMORY_PEAKS);
