@@ -79,6 +79,8 @@ export class EnsembleForecaster {
   private readonly scratchLoss: Float64Array;
   private readonly scratchOrder: Int32Array;
   private cachedName: string | null = null;
+  /** The full-horizon forecast blended while scoring the latest sample (null once another arrives). */
+  private cached: ProbForecast | null = null;
   private readonly nSlots: number;
   /** Group of each step (index h - 1). */
   private readonly groupOf: Int32Array;
@@ -141,6 +143,7 @@ export class EnsembleForecaster {
   }
 
   update(y: number): void {
+    this.cached = null;
     const t = ++this.t;
     for (const m of this.members) m.update(y);
     this.anomalies.update(y);
@@ -154,6 +157,15 @@ export class EnsembleForecaster {
 
   /** The blended probabilistic forecast for steps 1..horizon. */
   forecast(horizon = this.horizon): ProbForecast {
+    // the scoring step already blended the full-horizon forecast for this sample: reuse it
+    const c = this.cached;
+    if (c !== null && horizon === this.horizon) {
+      return { ...c, mean: c.mean.slice(), quantiles: c.quantiles.map((q) => q.slice()), anomaly: { ...c.anomaly! } };
+    }
+    return this.blendForecast(horizon);
+  }
+
+  private blendForecast(horizon: number): ProbForecast {
     const L = this.levels.length;
     const qs = this.levels.map(() => new Float64Array(horizon));
     const mean = new Float64Array(horizon);
@@ -267,7 +279,8 @@ export class EnsembleForecaster {
       this.available[i] = ok;
     }
     this.reselect();
-    const own = this.forecast(H).quantiles;
+    this.cached = this.blendForecast(H);
+    const own = this.cached.quantiles;
     for (let k = 0; k < L; k++) this.ownBlocks.set(own[k]!, (b * L + k) * H);
     this.blockOrigin[b] = t;
   }
