@@ -109,12 +109,18 @@ export class ConformalForecaster implements QuantileForecaster {
     if (Number.isFinite(y)) {
       // only forecasts made at origins that are multiples of calibrateEvery were stored
       const every = this.calibrateEvery;
-      for (let h = t % every || every; h <= H && h <= t; h += every) {
-        const row = (t - h) % H;
-        if (!this.pendingValid[row]) continue;
-        const f = this.pending[row * H + h - 1]!;
-        if (!Number.isFinite(f)) continue;
-        this.errors[h - 1]!.push((y - f) / this.pendingScale[row]!);
+      const h0 = t % every || every;
+      const hmax = Math.min(H, t);
+      // row of the forecast made h samples ago: (t - h) mod H, stepped down by `every` (no division in the loop)
+      let row = (t - h0) % H;
+      const back = every % H;
+      for (let h = h0; h <= hmax; h += every) {
+        if (this.pendingValid[row] === 1) {
+          const f = this.pending[row * H + h - 1]!;
+          if (f === f && f !== Infinity && f !== -Infinity) this.errors[h - 1]!.push((y - f) / this.pendingScale[row]!);
+        }
+        row -= back;
+        if (row < 0) row += H;
       }
     }
     const row = t % H;

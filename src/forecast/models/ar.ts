@@ -98,6 +98,9 @@ export class ArForecaster implements Forecaster {
   private readonly zRing: Float64Array;
   private readonly added: Uint8Array;
   private readonly diffs: Float64Array;
+  /** Scratch for forecast recursion (no allocation per forecast). */
+  private zsScratch = new Float64Array(0);
+  private readonly levelsScratch: Float64Array;
   private readonly band: Float64Array;
   private fitted = false;
   private n = 0;
@@ -134,6 +137,7 @@ export class ArForecaster implements Forecaster {
     this.zRing = new Float64Array(Z);
     this.added = new Uint8Array(Z);
     this.diffs = new Float64Array(Math.max(1, o.d));
+    this.levelsScratch = new Float64Array(this.diffs.length);
     this.band = new Float64Array(o.bandSamples).fill(NaN);
   }
 
@@ -310,9 +314,11 @@ export class ArForecaster implements Forecaster {
     const d = this.d;
     const Z = this.zRing.length;
     const t = this.zCount;
-    const zs = new Float64Array(p + horizon);
-    for (let i = 0; i < p; i++) zs[i] = this.zRing[(t - p + i) % Z]!; // oldest first
-    const levels = this.diffs.slice();
+    if (this.zsScratch.length < p + horizon) this.zsScratch = new Float64Array(p + horizon);
+    const zs = this.zsScratch;
+    for (let i = 0, r = (t - p) % Z; i < p; i++, r = r + 1 === Z ? 0 : r + 1) zs[i] = this.zRing[r]!; // oldest first
+    const levels = this.levelsScratch;
+    levels.set(this.diffs);
     const out = into ?? new Float64Array(horizon);
     let prev = this.lastFinite;
     for (let h = 0; h < horizon; h++) {
