@@ -14,8 +14,16 @@
 //
 // The loop keeps its own model of the fleet (what it believes), separate from the driver's world:
 // the model changes only after the driver applied a whole plan.
+//
+// Operator settings (/v1/policies) reach the decisions through the snapshot (`Snapshot.control`,
+// src/policy/framework/settings.ts): the loop holds the global and per-instance settings (loaded
+// at start, changed by the API from the next tick on), each instance's applied live migrations
+// (from its own plans, and at start from the audit log) and each instance's violation share. It
+// reports what the settings did: withheld actions (audit entry with result 'rejected' when an
+// action starts being withheld, 'withheld' event, metric) and degraded instances ('degraded'
+// event on each change, gauge).
 import type { Priority } from '../core/model.js';
-import type { Action, Amounts, Plan } from '../core/plan.js';
+import type { Action, Amounts, Plan, WithheldAction } from '../core/plan.js';
 import { applyPlan, type ApplyResult, type Driver } from '../core/ports.js';
 import type { ResourceVector } from '../core/resources.js';
 import type { Rng } from '../core/rng.js';
@@ -29,15 +37,25 @@ import {
   type InstancePatch,
   type InstanceRecord,
   type InstanceState as StoredInstanceState,
+  type PolicyTarget,
   type Store,
 } from '../core/store.js';
 import type { TelemetryBatch } from '../core/telemetry.js';
 import type { PolicyRunner } from '../policy/framework/decide.js';
-import type { Forecasts, HostState, InstanceState, Snapshot } from '../policy/framework/types.js';
+import {
+  MIGRATION_WINDOW_S,
+  degradationWindowSteps,
+  effectiveSettings,
+  migrationsInWindow,
+  updateViolationShare,
+  type EffectiveSettings,
+} from '../policy/framework/settings.js';
+import type { ControlInputs, ControlSettings, Forecasts, HostState, InstanceState, Snapshot, ViolationRecord } from '../policy/framework/types.js';
 import type { Clock } from './clock.js';
 import type { EventBus } from './events.js';
 import { DEFAULT_FORECAST_LEVELS, SeriesForecasters, quantileAt, type ForecasterOptions, type LatestForecast } from './forecasters.js';
 import type { ServerMetrics } from './metrics.js';
+import { policySettingsSchema } from './schemas.js';
 
 export const CONTROL_LOOP_ACTOR = 'control-loop';
 
@@ -88,6 +106,8 @@ export interface TickReport {
   samplesIngested: number;
   forecastsUpdated: number;
   actions: number;
+  /** Actions the policy wanted but a setting withheld (plan.withheld). */
+  withheld: number;
   applied: boolean;
   failure?: { index: number; action: Action; error: string; rollbackErrors: string[] };
   committed: boolean;
@@ -110,6 +130,21 @@ export interface ManagedInstance {
   lastSampleMs: number;
   /** Telemetry summed over the current tick. */
   readonly acc: Ingested;
+  /** Share of recent ticks with usage above the allocation (settings.ts updateViolationShare). */
+  readonly violation: ViolationRecord;
+}
+
+/** What the loop applies for an instance's settings (GET /get_instance_status). */
+export interface InstanceControlStatus {
+  /** The settings in effect (instance over global, per field), bounded; null fields are unset. */
+  settings: { aggressiveness: number | null; maxMigrationsPerHour: number | null; degradationThreshold: number | null };
+  /** Rightsizers' headroom factor (1 = the policy's defaults). */
+  headroom: number;
+  degraded: boolean;
+  violationShare: number;
+  violationSamples: number;
+  /** Applied live migrations in the last 3600 s of model time. */
+  migrationsLastHour: number;
 }
 
 export interface ManagedHost {
@@ -227,6 +262,17 @@ export class ControlLoop {
   private stopped = true;
   private nextDueMs = NaN;
   private loaded = false;
+  // operator settings and what they need (see the header)
+  private globalSettings: ControlSettings | undefined;
+  private readonly instanceSettings = new Map<string, ControlSettings>();
+  private readonly migrationsS = new Map<string, number[]>();
+  private readonly violations = new Map<string, ViolationRecord>();
+  private readonly degraded = new Set<string>();
+  /** `${kind}\u0000${instance}` of the actions withheld last tick (audited once per episode). */
+  private withheldBefore = new Set<string>();
+  /** Migrations read from the audit log at load, placed in model time at the first tick. */
+  private auditMigrations: Array<{ id: string; atMs: number }> = [];
+  private readonly violationWindowSteps: number;
   lastReport: TickReport | undefined;
   readonly totals = { ticks: 0, overruns: 0, planFailures: 0, commitFailures: 0, actionsApplied: 0 };
 
@@ -238,13 +284,16 @@ export class ControlLoop {
     if (!(this.tickMs > 0)) throw new RangeError(`tickMs must be > 0, got ${this.tickMs}`);
     if (!(this.stepSeconds > 0)) throw new RangeError(`stepSeconds must be > 0, got ${this.stepSeconds}`);
     this.history = new History(Math.max(2, o.historyTicks ?? 240));
+    this.violationWindowSteps = degradationWindowSteps(this.stepSeconds);
   }
 
   // ------------------------------------------------------------------------------ model
 
   /** Loads hosts and instances from the store (once, before the first tick). */
   async load(): Promise<void> {
-    const [hosts, instances] = await Promise.all([this.store.listHosts(), this.store.listInstances(ALL_TENANTS)]);
+    const [hosts, instances, policies] = await Promise.all([this.store.listHosts(), this.store.listInstances(ALL_TENANTS), this.store.listPolicies(ALL_TENANTS)]);
+    for (const p of policies) this.putPolicy(p.target, p.settings);
+    this.auditMigrations = await this.recentMigrationsFromAudit();
     const managed = instances.filter((i) => isManagedLifecycle(i.state));
     const f = this.o.forecast ?? {};
     this.forecasters = new SeriesForecasters({
@@ -306,6 +355,7 @@ export class ControlLoop {
       row,
       lastSampleMs: NaN,
       acc: { tick: -1, cpuSum: 0, cpuN: 0, memMax: NaN, lastMs: NaN },
+      violation: this.violationOf(r.id),
     });
     this.forecasters?.add(r.id);
     this.listsDirty = true;
@@ -333,6 +383,90 @@ export class ControlLoop {
   /** An instance removed through the API: it leaves the model now (its pending writes are dropped). */
   removeInstance(id: string): void {
     this.dropInstance(id);
+    // the store removed its policy with it; its measurements go too
+    this.instanceSettings.delete(id);
+    this.migrationsS.delete(id);
+    this.violations.delete(id);
+  }
+
+  /**
+   * Settings set (or, with undefined, removed) through the API, as stored: in effect from the next
+   * tick on. Settings that do not parse are reported and ignored.
+   */
+  setPolicy(target: PolicyTarget, settings: unknown): void {
+    this.changes.push(() => this.putPolicy(target, settings));
+  }
+
+  private putPolicy(target: PolicyTarget, settings: unknown): void {
+    let parsed: ControlSettings | undefined;
+    if (settings !== undefined && settings !== null) {
+      const r = policySettingsSchema.safeParse(settings);
+      if (r.success) parsed = r.data;
+      else {
+        const where = target.kind === 'global' ? 'global' : `instance ${target.instanceId}`;
+        this.o.onError?.(new Error(`policy settings of ${where} ignored: ${r.error.issues.map((i) => `${i.path.join('.') || 'settings'}: ${i.message}`).join('; ')}`), 'policy');
+      }
+    }
+    if (target.kind === 'global') this.globalSettings = parsed;
+    else if (parsed) this.instanceSettings.set(target.instanceId, parsed);
+    else this.instanceSettings.delete(target.instanceId);
+  }
+
+  private violationOf(id: string): ViolationRecord {
+    let v = this.violations.get(id);
+    if (!v) this.violations.set(id, (v = { share: 0, samples: 0 }));
+    return v;
+  }
+
+  /** The settings and measurements of this round; undefined when no setting is given anywhere. */
+  private controlInputs(): ControlInputs | undefined {
+    if (!this.globalSettings && this.instanceSettings.size === 0) return undefined;
+    return {
+      ...(this.globalSettings ? { global: this.globalSettings } : {}),
+      instances: this.instanceSettings,
+      migrationsS: this.migrationsS,
+      violations: this.violations,
+    };
+  }
+
+  /** The settings in effect for an instance and what they measure (undefined: not managed). */
+  controlStatus(id: string): InstanceControlStatus | undefined {
+    const m = this.instances.get(id);
+    if (!m) return undefined;
+    const control = this.controlInputs();
+    const nowS = Number.isNaN(this.startS) ? 0 : this.startS + Math.max(0, this.tickIndex) * this.stepSeconds;
+    const eff: EffectiveSettings = effectiveSettings({ nowS, stepSeconds: this.stepSeconds, instances: [], hosts: [], ...(control ? { control } : {}) }, id);
+    return {
+      settings: { aggressiveness: eff.aggressiveness ?? null, maxMigrationsPerHour: eff.maxMigrationsPerHour ?? null, degradationThreshold: eff.degradationThreshold ?? null },
+      headroom: eff.headroom,
+      degraded: eff.degraded,
+      violationShare: m.violation.share,
+      violationSamples: m.violation.samples,
+      migrationsLastHour: migrationsInWindow(this.migrationsS.get(id), nowS),
+    };
+  }
+
+  /**
+   * Applied live migrations recent enough to count for a rate limit after a restart: the audit
+   * log's newest entries (read in growing slices up to 200,000 rows) back to one rate window
+   * (converted to wall time: window / stepSeconds ticks).
+   */
+  private async recentMigrationsFromAudit(): Promise<Array<{ id: string; atMs: number }>> {
+    const last = await this.store.lastAuditSeq();
+    if (last === 0) return [];
+    const cutoffMs = this.clock.nowMs() - (MIGRATION_WINDOW_S / this.stepSeconds) * this.tickMs;
+    let rows: Awaited<ReturnType<Store['listAudit']>> = [];
+    for (let k = 5000; ; k *= 4) {
+      const after = Math.max(0, last - k);
+      rows = await this.store.listAudit(ALL_TENANTS, { afterSeq: after, limit: k });
+      if (after === 0 || rows.length === 0 || rows[0]!.atMs < cutoffMs || k >= 200_000) break;
+    }
+    const out: Array<{ id: string; atMs: number }> = [];
+    for (const e of rows) {
+      const a = e.action as { from?: unknown } | null;
+      if (e.kind === 'migrate' && e.result === 'applied' && e.instanceId && e.atMs >= cutoffMs && typeof a?.from === 'string' && a.from !== '') out.push({ id: e.instanceId, atMs: e.atMs });
+    }
+    return out;
   }
 
   upsertHost(h: HostRecord): void {
@@ -428,7 +562,12 @@ export class ControlLoop {
     const t0 = clock.monotonicMs();
     const lap = phaseTimer(clock);
     const tick = ++this.tickIndex;
-    if (Number.isNaN(this.startS)) this.startS = Math.floor(startedAtMs / 1000);
+    if (Number.isNaN(this.startS)) {
+      this.startS = Math.floor(startedAtMs / 1000);
+      // migrations from before a restart, in model time (wall time elapsed / tickMs ticks ago)
+      for (const { id, atMs } of this.auditMigrations) this.recordMigration(id, this.startS - ((startedAtMs - atMs) / this.tickMs) * this.stepSeconds, this.startS);
+      this.auditMigrations = [];
+    }
     const nowS = this.startS + tick * this.stepSeconds;
     const metrics = this.o.metrics;
 
@@ -458,11 +597,14 @@ export class ControlLoop {
     }
     const forecastMs = lap();
 
-    // 3. Decide.
-    const snapshot: Snapshot = { nowS, stepSeconds: this.stepSeconds, instances: this.instanceList, hosts: this.hostList };
+    // 3. Decide (with the operator settings, when there are any).
+    const control = this.controlInputs();
+    const snapshot: Snapshot = { nowS, stepSeconds: this.stepSeconds, instances: this.instanceList, hosts: this.hostList, ...(control ? { control } : {}) };
+    this.updateDegraded(snapshot, tick, startedAtMs);
     const runner = this.o.runner;
     const forecasts: Forecasts = runner.profile.forecast ? runner.forecasts(snapshot, nowS) : this.forecasters.all();
     const { plan } = runner.decideWithReasons(snapshot, forecasts, nowS, this.o.rng);
+    const withheldAudit = this.recordWithheld(plan.withheld ?? [], startedAtMs, tick);
     const decideMs = lap();
 
     // 4. Apply.
@@ -476,7 +618,8 @@ export class ControlLoop {
       }
     }
     const audit = this.recordPlan(plan, result, startedAtMs, tick);
-    if (result.ok) this.adopt(plan);
+    audit.push(...withheldAudit);
+    if (result.ok) this.adopt(plan, nowS);
     for (const m of this.instances.values()) this.history.set(m.row, tick, m.state.lastUsage, m.state.allocation);
     this.history.stamp(tick, startedAtMs);
     const applyMs = lap();
@@ -503,6 +646,7 @@ export class ControlLoop {
       samplesIngested,
       forecastsUpdated: changed.length,
       actions: plan.actions.length,
+      withheld: plan.withheld?.length ?? 0,
       applied: result.ok,
       ...(failure ? { failure } : {}),
       committed: commit.ok,
@@ -596,6 +740,7 @@ export class ControlLoop {
       const s = m.state;
       // The allocation that was in effect while the usage happened (before this tick's plan).
       runner.observe(s, usage, s.allocation, nowS);
+      updateViolationShare(m.violation, usage.cpu > s.allocation.cpu || usage.memory > s.allocation.memory, this.violationWindowSteps);
       s.lastUsage = usage;
       s.samples++;
       m.lastSampleMs = a.lastMs;
@@ -612,8 +757,84 @@ export class ControlLoop {
     return count;
   }
 
+  /** Keeps an applied live migration's time (model seconds) for the rate limit, dropping expired ones. */
+  private recordMigration(id: string, atS: number, nowS: number): void {
+    let list = this.migrationsS.get(id);
+    if (!list) this.migrationsS.set(id, (list = []));
+    const keepAfter = nowS - MIGRATION_WINDOW_S;
+    let k = 0;
+    while (k < list.length && list[k]! <= keepAfter) k++;
+    if (k > 0) list.splice(0, k);
+    if (atS > keepAfter) {
+      list.push(atS);
+      list.sort((a, b) => a - b);
+    }
+    if (list.length === 0) this.migrationsS.delete(id);
+  }
+
+  /** Degraded instances of this round (settings.ts): a 'degraded' event and the gauge on every change. */
+  private updateDegraded(snapshot: Snapshot, tick: number, atMs: number): void {
+    const control = snapshot.control;
+    let anyThreshold = control?.global?.degradationThreshold !== undefined;
+    if (control && !anyThreshold) {
+      for (const v of this.instanceSettings.values()) {
+        if (v.degradationThreshold === undefined) continue;
+        anyThreshold = true;
+        break;
+      }
+    }
+    if (!anyThreshold && this.degraded.size === 0) return;
+    for (const m of this.instances.values()) {
+      const id = m.state.id;
+      const eff = anyThreshold ? effectiveSettings(snapshot, id) : undefined;
+      const now = eff?.degraded ?? false;
+      if (now === this.degraded.has(id)) continue;
+      if (now) this.degraded.add(id);
+      else this.degraded.delete(id);
+      this.o.events.publish('degraded', { tick, atMs, instance: id, degraded: now, violationShare: m.violation.share, threshold: eff?.degradationThreshold ?? null }, m.tenant);
+    }
+    for (const id of this.degraded) if (!this.instances.has(id)) this.degraded.delete(id);
+    this.o.metrics?.instancesDegraded.set(this.degraded.size);
+  }
+
+  /**
+   * Withheld actions: counted every tick; an audit entry (result 'rejected', with the reasons) and
+   * a 'withheld' event when an action starts being withheld (not again while it stays withheld).
+   */
+  private recordWithheld(withheld: readonly WithheldAction[], atMs: number, tick: number): AuditInput[] {
+    if (withheld.length === 0 && this.withheldBefore.size === 0) return [];
+    const out: AuditInput[] = [];
+    const now = new Set<string>();
+    const fresh = new Map<string | undefined, WithheldAction[]>();
+    for (const w of withheld) {
+      const key = `${w.kind}\u0000${w.instance}`;
+      this.o.metrics?.withheld.inc({ kind: w.kind, reason: w.reasons[0] ?? '' });
+      if (now.has(key)) continue;
+      now.add(key);
+      if (this.withheldBefore.has(key)) continue;
+      const m = this.instances.get(w.instance);
+      out.push({
+        atMs,
+        actor: CONTROL_LOOP_ACTOR,
+        action: { ...w, tick },
+        reasons: [...w.reasons],
+        result: 'rejected',
+        error: `withheld: ${w.reasons[0] ?? 'limit'}`,
+        instanceId: w.instance,
+        hostId: w.from || null,
+        tenant: m?.tenant ?? null,
+      });
+      let list = fresh.get(m?.tenant);
+      if (!list) fresh.set(m?.tenant, (list = []));
+      list.push(w);
+    }
+    this.withheldBefore = now;
+    for (const [tenant, list] of fresh) this.o.events.publish('withheld', { tick, atMs, count: list.length, withheld: list }, tenant);
+    return out;
+  }
+
   /** The model after a successfully applied plan. */
-  private adopt(plan: Plan): void {
+  private adopt(plan: Plan, nowS: number): void {
     for (const a of plan.actions) {
       switch (a.kind) {
         case 'resize': {
@@ -631,6 +852,7 @@ export class ControlLoop {
         case 'migrate': {
           const m = this.instances.get(a.instance);
           if (!m) break;
+          if (a.from !== '') this.recordMigration(a.instance, nowS, nowS);
           m.state.hostId = a.to;
           if (m.lifecycle === 'pending') m.lifecycle = 'running';
           this.changed(a.instance).host = true;

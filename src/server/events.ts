@@ -17,7 +17,9 @@ export type EventType =
   | 'instance'
   | 'profile'
   | 'bid'
-  | 'policy';
+  | 'policy'
+  | 'withheld'
+  | 'degraded';
 
 export interface ServerEvent {
   id: number;

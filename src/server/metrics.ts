@@ -19,6 +19,8 @@ export class ServerMetrics {
   readonly hostsOn: Gauge<string>;
   readonly hosts: Gauge<string>;
   readonly sseClients: Gauge<string>;
+  readonly withheld: Counter<'kind' | 'reason'>;
+  readonly instancesDegraded: Gauge<string>;
 
   constructor(defaultMetrics = true) {
     const registers = [this.registry];
@@ -55,5 +57,7 @@ export class ServerMetrics {
     this.hosts = new Gauge({ name: 'prescient_hosts', help: 'Hosts known', registers });
     this.hostsOn = new Gauge({ name: 'prescient_hosts_on', help: 'Hosts powered on', registers });
     this.sseClients = new Gauge({ name: 'prescient_sse_clients', help: 'Open server-sent event streams', registers });
+    this.withheld = new Counter({ name: 'prescient_actions_withheld_total', help: 'Actions a decision wanted but an operator setting withheld (per tick), by kind and reason', labelNames: ['kind', 'reason'], registers });
+    this.instancesDegraded = new Gauge({ name: 'prescient_instances_degraded', help: 'Instances whose violation share is above their degradation threshold', registers });
   }
 }

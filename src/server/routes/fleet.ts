@@ -154,7 +154,7 @@ export function registerFleetRoutes(app: Api, ctx: ApiContext): void {
 
   // ---------------------------------------------------------------- policies
   const policyJson = (r: PolicyRecord) => ({ target: r.target, settings: r.settings, updatedAtMs: r.updatedAtMs, version: r.version });
-  app.get('/v1/policies', { schema: { tags: FLEET, summary: 'Global and per-instance settings (aggressiveness, max migration frequency, degradation threshold)' } }, async (req) => {
+  app.get('/v1/policies', { schema: { tags: FLEET, summary: 'Global and per-instance settings (aggressiveness, max migration frequency, degradation threshold); the control loop applies them from its next tick' } }, async (req) => {
     const list = await ctx.store.listPolicies(scopeOf(principalOf(req)));
     return { policies: list.map(policyJson) };
   });
@@ -162,6 +162,7 @@ export function registerFleetRoutes(app: Api, ctx: ApiContext): void {
     const p = principalOf(req);
     requireAdmin(p);
     const r = await ctx.store.putPolicy(ALL_TENANTS, GLOBAL_POLICY, req.body, ctx.clock.nowMs());
+    ctx.loop.setPolicy(GLOBAL_POLICY, r.settings); // decisions read it from the next tick on
     ctx.events.publish('policy', policyJson(r));
     return { policy: policyJson(r) };
   });
@@ -169,6 +170,7 @@ export function registerFleetRoutes(app: Api, ctx: ApiContext): void {
     const p = principalOf(req);
     const inst = await instanceInScope(ctx, p, req.params.id, 'params.id');
     const r = await ctx.store.putPolicy(scopeOf(p), { kind: 'instance', instanceId: inst.id }, req.body, ctx.clock.nowMs());
+    ctx.loop.setPolicy(r.target, r.settings);
     ctx.events.publish('policy', policyJson(r), inst.tenant);
     return { policy: policyJson(r) };
   });
@@ -177,6 +179,7 @@ export function registerFleetRoutes(app: Api, ctx: ApiContext): void {
     const inst = await instanceInScope(ctx, p, req.params.id, 'params.id');
     const deleted = await ctx.store.deletePolicy(scopeOf(p), { kind: 'instance', instanceId: inst.id });
     if (!deleted) throw notFound('policy of instance', inst.id, 'params.id');
+    ctx.loop.setPolicy({ kind: 'instance', instanceId: inst.id }, undefined);
     return { deleted: inst.id };
   });
 }

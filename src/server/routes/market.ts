@@ -112,6 +112,8 @@ export function registerMarketRoutes(app: Api, ctx: ApiContext): void {
       estimatedRuntime: estimateRuntime(expected, r.createdAtMs, ctx.clock.nowMs(), ctx.runtime.get(r.id)),
       profileId: profiles[0]?.id ?? null,
       policy: policy ? { target: policy.target, settings: policy.settings } : null,
+      // what the control loop applies: settings in effect (per field), degraded, migrations in the last hour
+      control: ctx.loop.controlStatus(r.id) ?? null,
     };
   };
   app.get('/get_instance_status', { schema: { querystring: instanceStatusQuery, tags: MARKET, summary: 'Instance status: usage, priority, preemption multiplier, forecast, estimated runtime' } }, async (req) => {
