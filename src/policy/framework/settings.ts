@@ -97,15 +97,50 @@ export function isDegraded(v: ViolationRecord | undefined, threshold: number): b
   return v !== undefined && v.samples >= MIN_DEGRADATION_SAMPLES && v.share > threshold + 1e-12;
 }
 
-/** The settings in effect for an instance in this round (DEFAULT_SETTINGS when none apply). */
+/** Effective settings of a settings object alone (no measurements), memoized per object. */
+const fromSettings = new WeakMap<ControlSettings, EffectiveSettings>();
+/** Effective settings of an instance's own settings object with the global object they were resolved with. */
+const fromOwn = new WeakMap<ControlSettings, { global: ControlSettings | undefined; value: EffectiveSettings }>();
+/** The degraded variant of an effective settings value, memoized. */
+const degradedOf = new WeakMap<EffectiveSettings, EffectiveSettings>();
+
+function effectiveOf(s: ControlSettings): EffectiveSettings {
+  const a = s.aggressiveness;
+  return Object.freeze({
+    aggressiveness: a,
+    maxMigrationsPerHour: s.maxMigrationsPerHour,
+    degradationThreshold: s.degradationThreshold,
+    degraded: false,
+    headroom: a !== undefined ? headroomFactor(a) : 1,
+  });
+}
+
+/**
+ * The settings in effect for an instance in this round (DEFAULT_SETTINGS when none apply). Cheap
+ * for a large fleet: an instance without its own settings shares one value per global settings
+ * object (memoized; settings objects are treated as immutable).
+ */
 export function effectiveSettings(snapshot: Snapshot, instanceId: string): EffectiveSettings {
   const c = snapshot.control;
-  if (!c || (!c.global && !c.instances?.has(instanceId))) return DEFAULT_SETTINGS;
-  const s = resolveSettings(c, instanceId);
-  const d = s.degradationThreshold;
-  const degraded = d !== undefined && isDegraded(c.violations?.get(instanceId), d);
-  const headroom = degraded ? headroomFactor(0) : s.aggressiveness !== undefined ? headroomFactor(s.aggressiveness) : 1;
-  return { aggressiveness: s.aggressiveness, maxMigrationsPerHour: s.maxMigrationsPerHour, degradationThreshold: d, degraded, headroom };
+  if (!c) return DEFAULT_SETTINGS;
+  const own = c.instances?.get(instanceId);
+  let base: EffectiveSettings;
+  if (own) {
+    const hit = fromOwn.get(own);
+    if (hit && hit.global === c.global) base = hit.value;
+    else fromOwn.set(own, { global: c.global, value: (base = effectiveOf(resolveSettings(c, instanceId))) });
+  }
+  else if (c.global) {
+    const g = c.global;
+    let cached = fromSettings.get(g);
+    if (!cached) fromSettings.set(g, (cached = effectiveOf(resolveSettings({ global: g }, instanceId))));
+    base = cached;
+  } else return DEFAULT_SETTINGS;
+  const d = base.degradationThreshold;
+  if (d === undefined || !isDegraded(c.violations?.get(instanceId), d)) return base;
+  let v = degradedOf.get(base);
+  if (!v) degradedOf.set(base, (v = Object.freeze({ ...base, degraded: true, headroom: headroomFactor(0) })));
+  return v;
 }
 
 /** Adds the reasons that explain a headroom other than 1 (degraded, or aggressiveness). */
