@@ -110,15 +110,36 @@ export const hostCreateSchema = z.strictObject({
   labels: z.record(z.string().min(1).max(64), z.string().max(256)).optional(),
 });
 
-/** Global and per-instance control settings. */
+/**
+ * Global and per-instance control settings, read by the control loop's decisions from the next
+ * tick (src/policy/framework/settings.ts; an instance's field overrides the global one).
+ */
 export const policySettingsSchema = z
   .strictObject({
-    /** 0 = conservative (keep headroom), 1 = aggressive (pack tightly). */
-    aggressiveness: z.number().finite().min(0).max(1).optional(),
-    /** Most migrations of one instance per hour. */
-    maxMigrationsPerHour: z.number().int().min(0).max(3600).optional(),
-    /** Fraction of demand that may go unserved before the instance counts as degraded. */
-    degradationThreshold: z.number().finite().min(0).max(1).optional(),
+    /** 0 = conservative (headroom x2), 0.5 = the policy's defaults, 1 = aggressive (headroom x0.5). */
+    aggressiveness: z
+      .number()
+      .finite()
+      .min(0)
+      .max(1)
+      .optional()
+      .describe("0 = conservative (rightsizing headroom x2), 0.5 = the policy's defaults, 1 = aggressive (x0.5); headroom = 2^(1 - 2a)"),
+    /** Most applied live migrations of one instance in any 3600 s of model time (0 = never). */
+    maxMigrationsPerHour: z
+      .number()
+      .int()
+      .min(0)
+      .max(3600)
+      .optional()
+      .describe('most applied live migrations of the instance in any 3600 s of model time; 0 = never migrated; beyond it a migration is withheld (reason migration-rate-limited)'),
+    /** Share of recent steps with usage above the allocation beyond which the instance is degraded. */
+    degradationThreshold: z
+      .number()
+      .finite()
+      .min(0)
+      .max(1)
+      .optional()
+      .describe('share of recent steps (about a day) the instance may spend with usage above its allocation; above it the instance is degraded (most headroom, degraded event); also the predictive violation budget'),
   })
   .refine((s) => Object.keys(s).length > 0, { message: 'give at least one setting' });
 export type PolicySettings = z.infer<typeof policySettingsSchema>;

@@ -44,7 +44,7 @@ export function registerAdminRoutes(app: Api, ctx: ApiContext): void {
   );
 
   // ---------------------------------------------------------------- events
-  app.get('/v1/events', { schema: { querystring: eventsQuery, tags: ['events'], summary: 'Server-sent events: tick, actions, plan-failed, overrun, commit-failed, instance, profile, bid, policy' } }, async (req, reply) => {
+  app.get('/v1/events', { schema: { querystring: eventsQuery, tags: ['events'], summary: 'Server-sent events: tick, actions, plan-failed, overrun, commit-failed, withheld, degraded, instance, profile, bid, policy' } }, async (req, reply) => {
     const p = principalOf(req);
     if (p.role === 'agent') throw forbidden('an agent token cannot subscribe to events');
     ctx.metrics.sseClients.inc();
