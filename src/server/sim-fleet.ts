@@ -117,15 +117,7 @@ export class SimulatedFleet {
     for (const h of hosts) this.world.hosts.set(h.id, { id: h.id, capacity: { cpu: h.capacity.cpuMillicores, memory: h.capacity.memoryMiB }, on: h.active });
     for (const i of instances) {
       if (i.state !== 'pending' && i.state !== 'running') continue;
-      this.world.instances.set(i.id, {
-        id: i.id,
-        hostId: i.hostId,
-        units: { cpu: 'millicores', memory: 'MiB' },
-        capacity: { cpu: i.request.cpuMillicores, memory: i.request.memoryMiB },
-        allocation: { cpu: i.allocation.cpuMillicores, memory: i.allocation.memoryMiB },
-        lastUsage: { cpu: NaN, memory: NaN },
-        samples: 0,
-      });
+      this.world.instances.set(i.id, simInstance(i));
     }
   }
 
@@ -133,15 +125,7 @@ export class SimulatedFleet {
   addInstance(i: InstanceRecord): void {
     if (this.world.instances.has(i.id)) return;
     this.driver.invalidate();
-    this.world.instances.set(i.id, {
-      id: i.id,
-      hostId: i.hostId,
-      units: { cpu: 'millicores', memory: 'MiB' },
-      capacity: { cpu: i.request.cpuMillicores, memory: i.request.memoryMiB },
-      allocation: { cpu: i.allocation.cpuMillicores, memory: i.allocation.memoryMiB },
-      lastUsage: { cpu: NaN, memory: NaN },
-      samples: 0,
-    });
+    this.world.instances.set(i.id, simInstance(i));
   }
 
   removeInstance(id: string): void {
@@ -342,5 +326,18 @@ function once(fn: () => void): () => void {
     if (done) return;
     done = true;
     fn();
+  };
+}
+
+/** The simulated world's view of a stored instance (no usage seen yet). */
+function simInstance(i: Pick<InstanceRecord, 'id' | 'hostId' | 'request' | 'allocation'>) {
+  return {
+    id: i.id,
+    hostId: i.hostId,
+    units: { cpu: 'millicores' as const, memory: 'MiB' as const },
+    capacity: { cpu: i.request.cpuMillicores, memory: i.request.memoryMiB },
+    allocation: { cpu: i.allocation.cpuMillicores, memory: i.allocation.memoryMiB },
+    lastUsage: { cpu: NaN, memory: NaN },
+    samples: 0,
   };
 }
