@@ -36,6 +36,7 @@ import {
   type DetectOptions,
   type GroupDirs,
 } from './cgroup-fs.js';
+import { checkInstanceField, fieldError } from '../common.js';
 
 const MiB = 1024 * 1024;
 /** v1 memory.limit_in_bytes at or above this means "no limit" (the kernel shows 2^63 - page). */
@@ -118,11 +119,6 @@ export function weightToShares(weight: number): number {
 /** Kubernetes: shares = millicores * 1024 / 1000, at least 2. */
 export function millicoresToShares(cpuMillicores: number): number {
   return Math.max(2, Math.min(262144, Math.round((cpuMillicores * 1024) / 1000)));
-}
-
-function fieldError(action: Action, field: string, message: string): DriverError {
-  const who = 'instance' in action ? ` ${String((action as { instance: unknown }).instance)}` : '';
-  return new DriverError(`${action.kind}${who}: field ${field} ${message}`, action);
 }
 
 const VALID_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$/;
@@ -338,9 +334,7 @@ export class CgroupDriver implements Driver {
 
   async apply(action: Action): Promise<Undo> {
     const kind = (action as { kind: unknown }).kind;
-    if ('instance' in action && (typeof action.instance !== 'string' || action.instance === '')) {
-      throw fieldError(action, 'instance', `must be a non-empty string, got ${JSON.stringify(action.instance)}`);
-    }
+    checkInstanceField(action);
     switch (action.kind) {
       case 'resize':
         return this.resize(action);

@@ -26,6 +26,7 @@ import { CgroupDriver } from '../cgroups/cgroup-driver.js';
 import { QEMU_BINARY, type Accel } from './accel.js';
 import { READY_MARKER, type GuestImage } from './guest-image.js';
 import { QmpClient } from './qmp.js';
+import { checkInstanceField, fieldError } from '../common.js';
 
 const MiB = 1024 * 1024;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -151,11 +152,6 @@ function run(cmd: string, args: string[]): Promise<string> {
     p.on('error', rej);
     p.on('close', (code) => (code === 0 ? res(out) : rej(new DriverError(`${cmd} ${args.join(' ')}: ${err.trim() || `exit ${code}`}`))));
   });
-}
-
-function fieldError(action: Action, field: string, message: string): DriverError {
-  const who = 'instance' in action ? ` ${String((action as { instance: unknown }).instance)}` : '';
-  return new DriverError(`${action.kind}${who}: field ${field} ${message}`, action);
 }
 
 /** Cpus_allowed_list of a thread. */
@@ -506,9 +502,7 @@ export class QemuDriver implements Driver {
 
   async apply(action: Action): Promise<Undo> {
     const kind = (action as { kind: unknown }).kind;
-    if ('instance' in action && (typeof action.instance !== 'string' || action.instance === '')) {
-      throw fieldError(action, 'instance', `must be a non-empty string, got ${JSON.stringify(action.instance)}`);
-    }
+    checkInstanceField(action);
     switch (action.kind) {
       case 'resize':
         return this.resize(action);
