@@ -9,10 +9,11 @@
 // outputs are byte-identical whatever the number of workers. Each series gets the same random
 // stream as with one thread (the k-th fork of the seeded source), and every worker compiles the
 // profile with the step of the trace's first series, as one thread does.
-import { closeSync, existsSync, openSync, readSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { copyChunksInOrder } from '../io/part-files.js';
 import { InputError, PrescientError, TraceFormatError, formatLocation, type ErrorCode, type InputLocation } from '../core/errors.js';
 import type { Rng } from '../core/rng.js';
 import type { PolicyRunner } from '../policy/framework/decide.js';
@@ -218,19 +219,13 @@ export async function runRightsizingInWorkers(o: ParallelRightsizingOptions): Pr
     }
     const totals = new RightsizingTotals();
     const order = [...done.keys()].sort((a, b) => a - b);
-    const fds = o.sink ? parts.map((p) => openSync(p!, 'r')) : [];
-    try {
-      let buf = Buffer.alloc(1 << 20);
-      for (const position of order) {
-        const c = done.get(position)!;
-        totals.add(c.outcome);
-        if (!o.sink || c.length === 0) continue;
-        if (buf.length < c.length) buf = Buffer.alloc(c.length);
-        readSync(fds[c.worker]!, buf, 0, c.length, c.offset);
-        o.sink.bytes(buf.subarray(0, c.length), c.outcome.rows);
-      }
-    } finally {
-      for (const fd of fds) closeSync(fd);
+    for (const position of order) totals.add(done.get(position)!.outcome);
+    if (o.sink) {
+      const chunks = new Map(order.map((p) => {
+        const c = done.get(p)!;
+        return [p, { worker: c.worker, offset: c.offset, length: c.length, rows: c.outcome.rows }] as const;
+      }));
+      copyChunksInOrder(parts as string[], chunks, o.sink);
     }
     return totals;
   } finally {

@@ -2,7 +2,7 @@
 // trace, with the VPA-histogram and seasonal-naive baselines scored on the same points.
 //   prescient backtest --trace DIR --format planetlab|bitbrains|google2011 --resource cpu|memory \
 //     --horizon 12 --every 12 --warmup 288 --quantiles 0.5,0.9,0.95,0.99 --out FILE.csv
-import { closeSync, openSync, readSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { SingleBar, Presets } from 'cli-progress';
@@ -12,6 +12,7 @@ import type { ResourceName } from '../../core/resources.js';
 import type { BacktestOptions } from '../../forecast/engine.js';
 import { AccuracyAccumulator } from '../../forecast/metrics.js';
 import { CsvWriter } from '../../io/csv-writer.js';
+import { copyChunksInOrder, type PartChunk } from '../../io/part-files.js';
 import { getTraceFormat, TRACE_FORMAT_NAMES } from '../../traces/registry.js';
 import { backtestOneSeries, type SeriesJob, type SeriesResult } from '../backtest-core.js';
 
@@ -142,13 +143,7 @@ async function runInWorkers(
   csv: CsvWriter,
   account: (r: SeriesResult) => void,
 ): Promise<void> {
-  interface Chunk {
-    worker: number;
-    offset: number;
-    length: number;
-    rows: number;
-  }
-  const chunks = new Map<number, Chunk>();
+  const chunks = new Map<number, PartChunk>();
   const parts = Array.from({ length: jobs }, (_, w) => `${out}.part${w}`);
   const url = new URL('../backtest-worker.js', import.meta.url);
   try {
@@ -166,19 +161,7 @@ async function runInWorkers(
           }),
       ),
     );
-    const fds = parts.map((p) => openSync(p, 'r'));
-    try {
-      let buf = Buffer.alloc(1 << 20);
-      for (const position of [...chunks.keys()].sort((a, b) => a - b)) {
-        const c = chunks.get(position)!;
-        if (c.length === 0) continue;
-        if (buf.length < c.length) buf = Buffer.alloc(c.length);
-        readSync(fds[c.worker]!, buf, 0, c.length, c.offset);
-        csv.bytes(buf.subarray(0, c.length), c.rows);
-      }
-    } finally {
-      for (const fd of fds) closeSync(fd);
-    }
+    copyChunksInOrder(parts, chunks, csv);
   } finally {
     for (const p of parts) rmSync(p, { force: true });
   }
