@@ -89,6 +89,17 @@ export interface Bid {
   expiresAtMs?: number;
 }
 
+/** A running instance as a live shell persists it (`SpotMarket.exportRunning` / `adopt`). */
+export interface RunningExport {
+  bid: Bid;
+  hostId: string;
+  startedAtMs: number;
+  /** Billed up to this time; `billCarry` is the remainder below one micro-unit, in micro-unit x ms / 3,600,000 units. */
+  billedToMs: number;
+  billCarry: number;
+  notice: { atMs: number; stopAtMs: number; reasons: string[] } | null;
+}
+
 export interface SpotHost {
   id: string;
   capacity: Amount3;
@@ -684,6 +695,111 @@ export class SpotMarket {
   private victimCost(ru: Running): number {
     const feeScore = ru.bid.interruptible ? 0 : (this.options.weights.price * (ru.bid.penalty?.feeMicros ?? 0)) / this.options.referencePriceMicrosPerHour;
     return ru.value + feeScore;
+  }
+
+  // ------------------------------------------------------------------ state (restart continuity)
+  // What a live shell persists and restores: running instances with their billing position and
+  // notice, and pending bids with the victims they wait for. Lowering `lowRounds`/`highRounds` to
+  // 0 on restore only delays candidates by a few rounds.
+
+  /** Adds a host (capacity 0 = nothing is placed there). */
+  addHost(host: SpotHost): void {
+    if (this.hosts.has(host.id)) throw new InputError(`spot host "${host.id}" already exists`, { field: 'host' });
+    for (const r of AUCTION_RESOURCES) if (!(host.capacity[r] >= 0)) throw new InputError(`capacity.${r} of host "${host.id}" must be >= 0, got ${host.capacity[r]}`, { field: `capacity.${r}` });
+    this.hosts.set(host.id, { host: { id: host.id, capacity: { ...host.capacity } }, instances: new Set(), sums: this.emptySums(), highRounds: 0 });
+  }
+
+  /** Changes a host's capacity (e.g. 0 while it is powered off). */
+  setHostCapacity(hostId: string, capacity: Amount3): void {
+    const hs = this.hosts.get(hostId);
+    if (!hs) throw new InputError(`unknown host "${hostId}"`, { field: 'host' });
+    for (const r of AUCTION_RESOURCES) if (!(capacity[r] >= 0)) throw new InputError(`capacity.${r} of host "${hostId}" must be >= 0, got ${capacity[r]}`, { field: `capacity.${r}` });
+    hs.host = { id: hostId, capacity: { ...capacity } };
+  }
+
+  hostIds(): string[] {
+    return [...this.hosts.keys()];
+  }
+
+  /** Running instances as plain data (JSON-safe apart from the bid's forecasts). */
+  exportRunning(): RunningExport[] {
+    return [...this.runningMap.values()].map((ru) => ({
+      bid: ru.bid,
+      hostId: ru.hostId,
+      startedAtMs: ru.startedAtMs,
+      billedToMs: ru.billedToMs,
+      billCarry: ru.billCarry,
+      notice: ru.notice ? { atMs: ru.notice.atMs, stopAtMs: ru.notice.stopAtMs, reasons: ru.notice.reasons.slice() } : null,
+    }));
+  }
+
+  /** Pending bids with the instances under notice they wait for. */
+  exportPending(): Array<{ bid: Bid; waitingFor: string[] }> {
+    return [...this.pendingBids.values()].map((p) => ({ bid: p.bid, waitingFor: [...p.waitingFor] }));
+  }
+
+  /**
+   * Places a running instance as it was (restart continuity), or an instance the market does not
+   * own but must count (price 0, `minRuntimeMs: Infinity`: never billed, never displaced).
+   */
+  adopt(r: RunningExport): void {
+    const issues = validateBid(r.bid, 'running.bid');
+    if (issues.length > 0) throw new ValidationError(issues, 'invalid running instance');
+    const hs = this.hosts.get(r.hostId);
+    if (!hs) throw new InputError(`unknown host "${r.hostId}" for running instance "${r.bid.id}"`, { field: 'hostId' });
+    if (this.runningMap.has(r.bid.id) || this.pendingBids.has(r.bid.id)) throw new InputError(`instance "${r.bid.id}" already in the market`, { field: 'bid.id' });
+    if (!(Number.isSafeInteger(r.billCarry) && r.billCarry >= 0 && r.billCarry < 3_600_000)) throw new InputError(`billCarry of "${r.bid.id}" must be an integer in [0, 3600000), got ${r.billCarry}`, { field: 'billCarry' });
+    const stats = demandStats(r.bid.profile, this.H, this.options.admitLevel);
+    const ru: Running = {
+      bid: r.bid,
+      hostId: r.hostId,
+      startedAtMs: r.startedAtMs,
+      stats,
+      lowRounds: 0,
+      highRounds: 0,
+      candidate: null,
+      notice: r.notice ? { atMs: r.notice.atMs, stopAtMs: r.notice.stopAtMs, reasons: r.notice.reasons.slice() } : null,
+      billedToMs: r.billedToMs,
+      billCarry: r.billCarry,
+      value: this.value(r.bid),
+    };
+    this.runningMap.set(r.bid.id, ru);
+    hs.instances.add(r.bid.id);
+    this.addToSums(hs, stats, r.bid, 1);
+  }
+
+  /** Puts a pending bid back with the victims it waits for (restart continuity). */
+  restorePending(bid: Bid, waitingFor: readonly string[] = []): void {
+    const issues = validateBid(bid, 'pending.bid');
+    if (issues.length > 0) throw new ValidationError(issues, 'invalid pending bid');
+    if (this.runningMap.has(bid.id) || this.pendingBids.has(bid.id)) throw new InputError(`bid "${bid.id}" already in the market`, { field: 'bid.id' });
+    this.pendingBids.set(bid.id, { bid, stats: demandStats(bid.profile, this.H, this.options.admitLevel), waitingFor: new Set(waitingFor.filter((id) => this.runningMap.has(id))) });
+  }
+
+  /** Removes a running instance without billing it (it left outside the market: deleted, or not the market's). */
+  remove(id: string): boolean {
+    if (!this.runningMap.has(id)) return false;
+    this.stopInstance(id);
+    return true;
+  }
+
+  /** Moves a running instance to another host (it was migrated outside the market); its billing and notice stay. */
+  move(id: string, hostId: string): void {
+    const ru = this.runningMap.get(id);
+    if (!ru) throw new InputError(`instance "${id}" is not running in the market`, { field: 'instance' });
+    const to = this.hosts.get(hostId);
+    if (!to) throw new InputError(`unknown host "${hostId}"`, { field: 'host' });
+    if (ru.hostId === hostId) return;
+    const from = this.hosts.get(ru.hostId)!;
+    from.instances.delete(id);
+    this.addToSums(from, ru.stats, ru.bid, -1);
+    ru.hostId = hostId;
+    to.instances.add(id);
+    this.addToSums(to, ru.stats, ru.bid, 1);
+  }
+
+  isRunning(id: string): boolean {
+    return this.runningMap.has(id);
   }
 
   /** Predicted quantile sums of a host per resource at the first horizon step (for reports). */

@@ -109,6 +109,14 @@ export interface Loan {
   sinceMs: number;
 }
 
+/** What a live shell persists of a host's negotiation (`exportState` / `restoreState`). */
+export interface NegotiationState {
+  loanSeq: number;
+  loans: Loan[];
+  /** Consecutive rounds without any grant, per member that has some. */
+  starved: Record<string, Record<LendResource, number>>;
+}
+
 export interface TransferDecision {
   kind: 'loan' | 'recall' | 'release';
   resource: LendResource;
@@ -243,6 +251,50 @@ export class HostNegotiator {
   /** Unallocated capacity of the host (never negative). */
   unallocated(): { cpuMillicores: number; memoryMiB: number } {
     return { cpuMillicores: this.ledger.balance(this.hostAccount, 'cpu'), memoryMiB: this.ledger.balance(this.hostAccount, 'memory') };
+  }
+
+  /** Loans, the loan counter and each member's starved rounds, as plain data (restart continuity). */
+  exportState(): NegotiationState {
+    const starved: NegotiationState['starved'] = {};
+    for (const m of this.members.values()) if (m.starvedRounds.cpu > 0 || m.starvedRounds.memory > 0) starved[m.id] = { ...m.starvedRounds };
+    return { loanSeq: this.loanSeq, loans: this.loans().map((l) => ({ ...l })), starved };
+  }
+
+  /**
+   * Re-creates exported loans between members that joined already (each one ledger transaction,
+   * kind 'loan-restore'); loans whose lender or borrower is gone, or that no longer fit the
+   * lender's allocation, are skipped and returned.
+   */
+  restoreState(state: NegotiationState, nowMs: number): Loan[] {
+    const skipped: Loan[] = [];
+    this.loanSeq = Math.max(this.loanSeq, state.loanSeq);
+    for (const l of state.loans) {
+      const lender = this.members.get(l.lender);
+      const borrower = this.members.get(l.borrower);
+      if (!lender || !borrower || lender === borrower || this.loanMap.has(l.id) || !(l.resource === 'cpu' || l.resource === 'memory') || !(Number.isSafeInteger(l.amount) && l.amount > 0)) {
+        skipped.push(l);
+        continue;
+      }
+      const r = this.ledger.transfer(ASSET[l.resource], account.alloc(l.lender), account.alloc(l.borrower), l.amount, 'loan-restore', nowMs, [MR.LOAN, 'restored'], l.id);
+      if (!r.ok) {
+        skipped.push(l);
+        continue;
+      }
+      this.loanMap.set(l.id, { ...l });
+      lender.loansOut[l.resource].add(l.id);
+      borrower.loansIn[l.resource].add(l.id);
+      lender.lent[l.resource] += l.amount;
+      borrower.borrowed[l.resource] += l.amount;
+    }
+    for (const [id, s] of Object.entries(state.starved)) {
+      const m = this.members.get(id);
+      if (m) m.starvedRounds = { cpu: s.cpu | 0, memory: s.memory | 0 };
+    }
+    return skipped;
+  }
+
+  isMember(id: string): boolean {
+    return this.members.has(id);
   }
 
   private revert(loan: Loan, amount: number, kind: 'recall' | 'release', reasons: string[], nowMs: number): TransferDecision {
