@@ -10,7 +10,7 @@
 //   `Scope`: a tenant scope sees only its own rows, and a row it cannot see behaves as absent
 //   (reads return undefined / [], changes fail with reason 'not_found'), so ids of other tenants
 //   do not leak.
-// - The credit ledger and the audit log are append-only: there is no method to change or remove
+// - The ledger and the audit log are append-only: there is no method to change or remove
 //   an entry.
 // - Failures throw `StoreError` (code E_STORE) with a stable `reason`.
 //
@@ -312,40 +312,99 @@ export interface BidQuery {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Credit ledger (append-only; amounts are integer microcredits)
+// Ledger (append-only; six integer assets, the markets' journal)
 
 /**
- * An account is named by a string. A tenant's own account is named by its tenant id; any other
- * account (e.g. 'system', 'market') is visible to the all-tenants scope only.
+ * The assets of the ledger, each an integer count of its smallest unit (the same assets as the
+ * pure market ledger, src/policy/markets/ledger.ts):
+ *  - money:    microcredits (1 credit of money = 1,000,000); what bids and invoices are priced in
+ *  - credit:   CPU credits in milli-credits (1 credit = one vCPU at 100 % for one minute)
+ *  - cpu:      millicores
+ *  - memory:   MiB
+ *  - bond:     bonding units
+ *  - priority: bidding-priority standing in milli-points
  */
+export type LedgerAsset = 'money' | 'credit' | 'cpu' | 'memory' | 'bond' | 'priority';
+export const LEDGER_ASSETS: readonly LedgerAsset[] = Object.freeze(['money', 'credit', 'cpu', 'memory', 'bond', 'priority'] as const);
+/** The unit of one integer step of each asset (for reports and the API). */
+export const LEDGER_ASSET_UNITS: Readonly<Record<LedgerAsset, string>> = Object.freeze({
+  money: 'microcredits',
+  credit: 'millicredits',
+  cpu: 'millicores',
+  memory: 'MiB',
+  bond: 'bonding units',
+  priority: 'millipoints',
+});
+
+/**
+ * Account naming and what a tenant scope may read. An account is a string. A tenant scope sees:
+ *  - its own account `<tenant>` (the money account of the store's first API) and the market's
+ *    tenant accounts `tenant:<tenant>`, `invoice:<tenant>`, `priority:<tenant>`;
+ *  - the accounts of instances it owns: `credits:<i>`, `surplus:<i>`, `bonds:<i>`, `alloc:<i>`
+ *    (the part after the first ':' is the id of an instance of that tenant, as stored now; the
+ *    accounts of a deleted instance are visible to the all-tenants scope only).
+ * Everything else (`system:*`, `host:*`, ...) is visible to the all-tenants scope only.
+ */
+export const TENANT_LEDGER_PREFIXES: readonly string[] = Object.freeze(['tenant:', 'invoice:', 'priority:']);
+export const INSTANCE_LEDGER_PREFIXES: readonly string[] = Object.freeze(['credits:', 'surplus:', 'bonds:', 'alloc:']);
+
+/** The accounts named after a tenant that the tenant may read: `<tenant>`, `tenant:<tenant>`, ... */
+export function tenantLedgerAccounts(tenant: string): string[] {
+  return [tenant, ...TENANT_LEDGER_PREFIXES.map((p) => `${p}${tenant}`)];
+}
+
+/** The instance id of an instance account (`credits:vm-1` -> 'vm-1'), or undefined for any other account. */
+export function instanceOfLedgerAccount(account: string): string | undefined {
+  for (const p of INSTANCE_LEDGER_PREFIXES) if (account.startsWith(p) && account.length > p.length) return account.slice(p.length);
+  return undefined;
+}
+
 export interface LedgerEntryInput {
   account: string;
-  /** Signed change, integer microcredits (a safe integer). */
-  deltaMicrocredits: number;
+  /** Default 'money'. */
+  asset?: LedgerAsset;
+  /** Signed change, a safe integer in the asset's unit (LEDGER_ASSET_UNITS). */
+  delta: number;
   reason: string;
   /** What the entry is about (a bid id, an instance id...). */
   ref?: string | null;
+  /** Entries written by one market transaction share a group (e.g. 'tick:123/j:45'); null otherwise. */
+  group?: string | null;
 }
 
-export interface LedgerEntry extends LedgerEntryInput {
-  /** Gap-free, increasing across the whole ledger. */
+export interface LedgerEntry {
+  /** Gap-free, increasing across the whole ledger (all assets). */
   seq: number;
+  account: string;
+  asset: LedgerAsset;
+  delta: number;
+  reason: string;
   ref: string | null;
+  group: string | null;
   atMs: number;
 }
 
 export interface LedgerAppendOptions {
-  /** Allow the entries to take an account below zero (default false: reason 'insufficient_funds'). */
-  allowNegative?: boolean;
+  /**
+   * Which accounts may end the append below zero. true: any account; an array: accounts starting
+   * with one of these prefixes (the market's NEGATIVE_ALLOWED_PREFIXES: 'system:', 'surplus:',
+   * 'invoice:', 'priority:'). Default: none ('insufficient_funds'). Checked per (account, asset)
+   * on the net change of the whole append.
+   */
+  allowNegative?: boolean | readonly string[];
 }
 
 export interface TransferInput {
   from: string;
   to: string;
-  /** Positive, integer microcredits. */
-  amountMicrocredits: number;
+  /** Default 'money'. */
+  asset?: LedgerAsset;
+  /** Positive safe integer in the asset's unit. */
+  amount: number;
   reason: string;
   ref?: string | null;
+  /** Group of the two entries; default `transfer:<seq of the first entry>`. */
+  group?: string | null;
 }
 
 export interface LedgerQuery {
@@ -353,6 +412,27 @@ export interface LedgerQuery {
   afterSeq?: number;
   /** Default 1,000. */
   limit?: number;
+  /** Only entries of this asset (default: every asset). */
+  asset?: LedgerAsset;
+}
+
+export interface LedgerBalance {
+  account: string;
+  asset: LedgerAsset;
+  balance: number;
+}
+
+export interface BalanceQuery {
+  /** Only this asset. */
+  asset?: LedgerAsset;
+  /** Only accounts whose name starts with this. */
+  prefix?: string;
+}
+
+/** Market runtime state as stored: the JSON value and when it was last written. */
+export interface MarketStateRecord {
+  state: unknown;
+  updatedAtMs: number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -513,14 +593,33 @@ export interface Store {
   listBids(scope: Scope, query?: BidQuery): Promise<BidRecord[]>;
   setBidState(scope: Scope, id: string, state: BidState, nowMs: number): Promise<BidRecord>;
 
-  // Credit ledger (append-only)
-  /** Append entries atomically; refuses to take an account below zero unless allowed. */
+  // Ledger (append-only, six assets)
+  /**
+   * Append entries atomically (all or none). Refuses ('insufficient_funds') an append whose net
+   * change takes an (account, asset) below zero, unless `allowNegative` allows that account;
+   * 'invalid' (naming `entries[i]` and the field) for a bad entry, an unknown asset, or a balance
+   * that would leave the safe integer range.
+   */
   appendLedger(entries: readonly LedgerEntryInput[], nowMs: number, options?: LedgerAppendOptions): Promise<LedgerEntry[]>;
-  /** Two entries (-amount on `from`, +amount on `to`) in one step. */
+  /** Two entries (-amount on `from`, +amount on `to`) of one asset, in one step and one group. */
   transferCredits(transfer: TransferInput, nowMs: number, options?: LedgerAppendOptions): Promise<LedgerEntry[]>;
-  /** Sum of the account's deltas (0 for an unknown account). 'forbidden' if out of scope. */
-  balance(scope: Scope, account: string): Promise<number>;
+  /** Sum of the account's deltas of `asset` (default 'money'; 0 for an unknown account). 'forbidden' if out of scope. */
+  balance(scope: Scope, account: string, asset?: LedgerAsset): Promise<number>;
+  /** Entries of one account in seq order. 'forbidden' if out of scope. */
   listLedger(scope: Scope, account: string, query?: LedgerQuery): Promise<LedgerEntry[]>;
+  /**
+   * Every non-zero balance the scope may see, optionally of one asset / account prefix; sorted by
+   * account, then asset (both by their UTF-8 bytes). Read from the balances kept with the
+   * entries, not summed from the ledger.
+   */
+  listBalances(scope: Scope, query?: BalanceQuery): Promise<LedgerBalance[]>;
+  /**
+   * Market runtime state (JSON, e.g. credit classes/modes/carry, smoothed multipliers, running spot
+   * instances, loans), kept whole per key and replaced in one write; read back at start. Not
+   * tenant-scoped (the control plane's own). Part of `transaction(fn)` like every write.
+   */
+  putMarketState(key: string, state: unknown, nowMs: number): Promise<void>;
+  getMarketState(key: string): Promise<MarketStateRecord | undefined>;
 
   // Policies
   putPolicy(scope: Scope, target: PolicyTarget, settings: unknown, nowMs: number): Promise<PolicyRecord>;

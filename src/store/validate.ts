@@ -6,10 +6,12 @@ import type { ResourceVector } from '../core/resources.js';
 import {
   BID_STATES,
   INSTANCE_STATES,
+  LEDGER_ASSETS,
   ROLES,
   StoreError,
   type BidState,
   type InstanceState,
+  type LedgerAsset,
   type Role,
   type Scope,
 } from '../core/store.js';
@@ -49,6 +51,12 @@ export function checkMicrocredits(what: string, field: string, v: unknown): numb
   return v;
 }
 
+/** A safe integer (a ledger delta or amount); `unit` says in what, for the message. */
+export function checkSafeInteger(what: string, field: string, v: unknown, unit: string): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v)) invalid(what, field, `must be a safe integer of ${unit}, got ${show(v)}`);
+  return v;
+}
+
 export function checkVector(what: string, field: string, v: unknown): ResourceVector {
   if (typeof v !== 'object' || v === null) invalid(what, field, `must be a resource vector, got ${show(v)}`);
   const r = v as Record<string, unknown>;
@@ -64,6 +72,8 @@ function checkOneOf<T extends string>(what: string, field: string, v: unknown, a
 export const checkPriority = (what: string, v: unknown): Priority => checkOneOf(what, 'priority', v, PRIORITIES);
 export const checkInstanceState = (what: string, v: unknown): InstanceState => checkOneOf(what, 'state', v, INSTANCE_STATES);
 export const checkBidState = (what: string, v: unknown): BidState => checkOneOf(what, 'state', v, BID_STATES);
+/** A ledger asset; undefined means 'money' (the default of every ledger call). */
+export const checkAsset = (what: string, field: string, v: unknown): LedgerAsset => (v === undefined ? 'money' : checkOneOf(what, field, v, LEDGER_ASSETS));
 export const checkRole = (what: string, v: unknown): Role => checkOneOf(what, 'role', v, ROLES);
 
 export function checkLabels(what: string, v: unknown): Record<string, string> {

@@ -29,7 +29,7 @@ for (let i = 0; ; i++) {
     }, now);
     await new Promise((r) => setImmediate(r));
     await tx.appendAudit([{ atMs: now, actor: 'crash-writer', action: { kind: 'create', id }, reasons: ['load'], result: 'applied', instanceId: id, tenant: 'crash' }]);
-    await tx.transferCredits({ from: 'pool', to: 'sink', amountMicrocredits: 1, reason: 'tick', ref: id }, now, { allowNegative: true });
+    await tx.transferCredits({ from: 'pool', to: 'sink', amount: 1, reason: 'tick', ref: id }, now, { allowNegative: true });
   });
   ack(`tx ${id}`);
   // Telemetry outside any transaction (one batch = one implicit transaction).

@@ -36,6 +36,9 @@ const ROLLUP_METRICS_V1 = [
   'io_pressure_pct',
 ];
 
+/** The ledger assets as of migration 2 (a new asset needs a migration: the CHECKs list them). */
+const LEDGER_ASSETS_V2 = ['money', 'credit', 'cpu', 'memory', 'bond', 'priority'].map((a) => `'${a}'`).join(', ');
+
 const PRIORITY = `CHECK (priority IN ('critical', 'high', 'normal', 'low'))`;
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -249,6 +252,37 @@ CREATE TABLE audit (
 CREATE INDEX audit_instance ON audit(instance_id, seq);
 CREATE INDEX audit_tenant ON audit(tenant, seq);
 ${appendOnly('audit')}
+`,
+  },
+  {
+    version: 2,
+    name: 'ledger assets, entry groups, market state',
+    // The ledger gets the markets' six assets. Entries written before are money (the DEFAULT);
+    // `delta_microcredits` becomes `delta` (in the unit of the entry's asset). ALTER TABLE keeps
+    // the rows and the append-only triggers as they are (no row is rewritten). The balance cache
+    // is keyed by (account, asset) now: rebuilt from the old one, every balance being money.
+    sql: `
+ALTER TABLE ledger RENAME COLUMN delta_microcredits TO delta;
+ALTER TABLE ledger ADD COLUMN asset TEXT NOT NULL DEFAULT 'money' CHECK (asset IN (${LEDGER_ASSETS_V2}));
+-- Entries written by one market transaction share a group ('group' is an SQL keyword).
+ALTER TABLE ledger ADD COLUMN entry_group TEXT;
+
+CREATE TABLE balances_v2 (
+  account TEXT NOT NULL,
+  asset TEXT NOT NULL CHECK (asset IN (${LEDGER_ASSETS_V2})),
+  balance INTEGER NOT NULL,
+  PRIMARY KEY (account, asset)
+) STRICT, WITHOUT ROWID;
+INSERT INTO balances_v2 (account, asset, balance) SELECT account, 'money', balance_microcredits FROM balances;
+DROP TABLE balances;
+ALTER TABLE balances_v2 RENAME TO balances;
+
+-- Market runtime state: one JSON value per key, replaced whole.
+CREATE TABLE market_state (
+  key TEXT PRIMARY KEY,
+  state TEXT NOT NULL,
+  updated_at_ms INTEGER NOT NULL
+) STRICT;
 `,
   },
 ];

@@ -25,10 +25,19 @@ import {
   type InstancePatch,
   type InstanceQuery,
   type InstanceRecord,
+  INSTANCE_LEDGER_PREFIXES,
+  instanceOfLedgerAccount,
+  LEDGER_ASSET_UNITS,
+  TENANT_LEDGER_PREFIXES,
+  tenantLedgerAccounts,
+  type BalanceQuery,
   type LedgerAppendOptions,
+  type LedgerAsset,
+  type LedgerBalance,
   type LedgerEntry,
   type LedgerEntryInput,
   type LedgerQuery,
+  type MarketStateRecord,
   type PolicyRecord,
   type PolicyTarget,
   type Principal,
@@ -50,6 +59,7 @@ import {
 } from '../../core/store.js';
 import type { MetricValues, TelemetryBatch } from '../../core/telemetry.js';
 import {
+  checkAsset,
   checkBidState,
   checkFinite,
   checkId,
@@ -60,11 +70,13 @@ import {
   checkOwnTenant,
   checkPriority,
   checkRole,
+  checkSafeInteger,
   checkSha256Hex,
   checkText,
   checkTimeMs,
   checkVector,
   invalid,
+  show,
   toJson,
 } from '../validate.js';
 
@@ -132,6 +144,27 @@ function policyKey(t: PolicyTarget): string {
   if (t.kind === 'global') return 'global';
   if (t.kind === 'instance') return `instance:${checkId('policy target', 'instanceId', t.instanceId)}`;
   return invalid('policy target', 'kind', `must be 'global' or 'instance', got ${JSON.stringify((t as { kind: unknown }).kind)}`);
+}
+
+/**
+ * The queries of listBalances, all answered from the balances primary key (account, asset), never
+ * from the ledger (test/store/sqlite.test.ts checks their plans):
+ *  - 'tenant': the tenant's own accounts by name (params: tenantLedgerAccounts(tenant)), and the
+ *    accounts of its instances through the instances_tenant index (param: tenant);
+ *  - 'all': every balance; 'from': balances from an account name on (prefix walks), in key order.
+ * With `withAsset`, one more parameter: the asset.
+ */
+export function listBalancesSql(kind: 'tenant' | 'all' | 'from', withAsset: boolean): string {
+  const asset = withAsset ? ' AND asset = ?' : '';
+  if (kind === 'all') return `SELECT account, asset, balance FROM balances WHERE balance != 0${asset} ORDER BY account, asset`;
+  if (kind === 'from') return `SELECT account, asset, balance FROM balances WHERE account >= ?${asset} ORDER BY account, asset`;
+  return `SELECT account, asset, balance FROM (
+      SELECT account, asset, balance FROM balances WHERE account IN (?, ${TENANT_LEDGER_PREFIXES.map(() => '?').join(', ')})
+      UNION
+      SELECT b.account, b.asset, b.balance FROM instances i
+        JOIN balances b ON b.account IN (${INSTANCE_LEDGER_PREFIXES.map((p) => `'${p}' || i.id`).join(', ')})
+        WHERE i.tenant = ?
+    ) WHERE balance != 0${asset} ORDER BY account, asset`;
 }
 
 export class SqliteCore {
@@ -782,92 +815,170 @@ export class SqliteCore {
 
   // ---------------------------------------------------------------------------------- ledger
 
-  private balanceOf(account: string): number {
-    return (this.get1('SELECT balance_microcredits AS b FROM balances WHERE account = ?', account)?.b as number | undefined) ?? 0;
+  private balanceOf(account: string, asset: LedgerAsset): number {
+    return (this.get1('SELECT balance AS b FROM balances WHERE account = ? AND asset = ?', account, asset)?.b as number | undefined) ?? 0;
   }
 
-  appendLedger(entries: readonly LedgerEntryInput[], nowMs: number, options: LedgerAppendOptions = {}): LedgerEntry[] {
+  private nextLedgerSeq(): number {
+    return (this.get1('SELECT coalesce(max(seq), 0) AS s FROM ledger')!.s as number) + 1;
+  }
+
+  appendLedger(entries: readonly LedgerEntryInput[], nowMs: number, options?: LedgerAppendOptions): LedgerEntry[] {
     checkTimeMs('appendLedger', 'nowMs', nowMs);
-    const net = new Map<string, number>();
-    const clean = entries.map((e, i) => {
-      const what = `entries[${i}]`;
-      const account = checkId(what, 'account', e.account);
-      const delta = checkMicrocredits(what, 'deltaMicrocredits', e.deltaMicrocredits);
-      const reason = checkText(what, 'reason', e.reason, 1000);
-      const ref = e.ref === undefined || e.ref === null ? null : checkText(what, 'ref', e.ref, 1000);
-      net.set(account, (net.get(account) ?? 0) + delta);
-      return { account, deltaMicrocredits: delta, reason, ref };
-    });
-    return this.atomic(() => {
-      for (const [account, d] of net) {
-        const next = this.balanceOf(account) + d;
-        if (!Number.isSafeInteger(next)) throw new StoreError('invalid', `account ${JSON.stringify(account)}: balance would leave the safe integer range`);
-        if (next < 0 && d < 0 && !options.allowNegative)
-          throw new StoreError(
-            'insufficient_funds',
-            `account ${JSON.stringify(account)}: balance ${this.balanceOf(account)} microcredits cannot cover ${-d}`,
-          );
-        this.run(
-          `INSERT INTO balances (account, balance_microcredits) VALUES (?, ?)
-           ON CONFLICT (account) DO UPDATE SET balance_microcredits = excluded.balance_microcredits`,
-          account,
-          next,
-        );
+    const allowed = negativeAllowance(options);
+    if (!Array.isArray(entries)) invalid('appendLedger', 'entries', 'must be an array of ledger entries');
+    const clean = entries.map((e, i) => cleanEntry(`entries[${i}]`, e));
+    return this.atomic(() => this.appendClean(clean, nowMs, allowed));
+  }
+
+  /**
+   * Checks the resulting balance of every (account, asset) the entries touch, then writes the
+   * balances and the entries. Runs inside a transaction (a throw leaves nothing).
+   */
+  private appendClean(clean: readonly CleanEntry[], nowMs: number, allowed: (account: string) => boolean): LedgerEntry[] {
+    const touched = new Map<string, { account: string; asset: LedgerAsset; start: number; balance: number; first: number }>();
+    for (let i = 0; i < clean.length; i++) {
+      const e = clean[i]!;
+      const key = `${e.asset}\u0000${e.account}`;
+      let t = touched.get(key);
+      if (!t) {
+        const start = this.balanceOf(e.account, e.asset);
+        t = { account: e.account, asset: e.asset, start, balance: start, first: i };
+        touched.set(key, t);
       }
-      let seq = this.get1('SELECT coalesce(max(seq), 0) AS s FROM ledger')!.s as number;
-      const insert = this.stmt('INSERT INTO ledger (seq, account, delta_microcredits, reason, ref, at_ms) VALUES (?, ?, ?, ?, ?, ?)');
-      return clean.map((e) => {
-        seq++;
-        insert.run(seq, e.account, e.deltaMicrocredits, e.reason, e.ref, nowMs);
-        return { ...e, seq, atMs: nowMs };
-      });
+      t.balance += e.delta;
+      if (!Number.isSafeInteger(t.balance))
+        invalid(`entries[${i}] (account ${JSON.stringify(e.account)}, asset ${e.asset})`, 'delta', `the balance would leave the safe integer range (balance before the append ${t.start})`);
+    }
+    for (const t of touched.values())
+      if (t.balance < 0 && t.balance < t.start && !allowed(t.account))
+        throw new StoreError(
+          'insufficient_funds',
+          `entries[${t.first}] (account ${JSON.stringify(t.account)}, asset ${t.asset}): balance ${t.start} ${LEDGER_ASSET_UNITS[t.asset]} cannot cover a net debit of ${t.start - t.balance} (would be ${t.balance})`,
+        );
+    const upsert = this.stmt(
+      `INSERT INTO balances (account, asset, balance) VALUES (?, ?, ?)
+       ON CONFLICT (account, asset) DO UPDATE SET balance = excluded.balance`,
+    );
+    for (const t of touched.values()) if (t.balance !== t.start) upsert.run(t.account, t.asset, t.balance);
+    let seq = this.nextLedgerSeq() - 1;
+    const insert = this.stmt('INSERT INTO ledger (seq, account, asset, delta, reason, ref, entry_group, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+    return clean.map((e) => {
+      seq++;
+      insert.run(seq, e.account, e.asset, e.delta, e.reason, e.ref, e.group, nowMs);
+      return { seq, account: e.account, asset: e.asset, delta: e.delta, reason: e.reason, ref: e.ref, group: e.group, atMs: nowMs };
     });
   }
 
-  transferCredits(t: TransferInput, nowMs: number, options: LedgerAppendOptions = {}): LedgerEntry[] {
+  transferCredits(t: TransferInput, nowMs: number, options?: LedgerAppendOptions): LedgerEntry[] {
+    checkTimeMs('transfer', 'nowMs', nowMs);
+    const allowed = negativeAllowance(options);
     const from = checkId('transfer', 'from', t.from);
     const to = checkId('transfer', 'to', t.to);
     if (from === to) invalid('transfer', 'to', 'must differ from "from"');
-    const amount = checkMicrocredits('transfer', 'amountMicrocredits', t.amountMicrocredits);
-    if (amount <= 0) invalid('transfer', 'amountMicrocredits', `must be > 0, got ${amount}`);
-    const ref = t.ref ?? null;
-    return this.appendLedger(
-      [
-        { account: from, deltaMicrocredits: -amount, reason: t.reason, ref },
-        { account: to, deltaMicrocredits: amount, reason: t.reason, ref },
-      ],
-      nowMs,
-      options,
-    );
+    const asset = checkAsset('transfer', 'asset', t.asset);
+    const amount = checkSafeInteger('transfer', 'amount', t.amount, LEDGER_ASSET_UNITS[asset]);
+    if (amount <= 0) invalid('transfer', 'amount', `must be > 0, got ${amount}`);
+    const reason = checkText('transfer', 'reason', t.reason, 1000);
+    const ref = checkOptionalText('transfer', 'ref', t.ref);
+    const group = checkOptionalText('transfer', 'group', t.group);
+    return this.atomic(() => {
+      const g = group ?? `transfer:${this.nextLedgerSeq()}`;
+      return this.appendClean(
+        [
+          { account: from, asset, delta: -amount, reason, ref, group: g },
+          { account: to, asset, delta: amount, reason, ref, group: g },
+        ],
+        nowMs,
+        allowed,
+      );
+    });
+  }
+
+  /** May `scope` read `account`? See the account rules in src/core/store.ts (ledger section). */
+  private accountVisible(scope: Scope, account: string): boolean {
+    if ('allTenants' in scope) return true;
+    const tenant = scope.tenant;
+    if (account === tenant) return true;
+    for (const p of TENANT_LEDGER_PREFIXES) if (account === `${p}${tenant}`) return true;
+    const instanceId = instanceOfLedgerAccount(account);
+    return instanceId !== undefined && this.instanceTenant(instanceId) === tenant;
   }
 
   private checkAccountScope(scope: Scope, account: string): void {
-    if ('tenant' in scope && scope.tenant !== account)
-      throw new StoreError('forbidden', `account ${JSON.stringify(account)}: tenant ${JSON.stringify(scope.tenant)} may see only its own account`);
+    if (!this.accountVisible(scope, account))
+      throw new StoreError(
+        'forbidden',
+        `account ${JSON.stringify(account)}: tenant ${JSON.stringify((scope as { tenant: string }).tenant)} may read only its own accounts and those of its instances`,
+      );
   }
 
-  balance(scope: Scope, account: string): number {
-    this.checkAccountScope(scope, account);
-    return this.balanceOf(account);
+  balance(scope: Scope, account: string, asset?: LedgerAsset): number {
+    const a = checkAsset('balance', 'asset', asset);
+    this.checkAccountScope(scope, checkId('balance', 'account', account));
+    return this.balanceOf(account, a);
   }
 
   listLedger(scope: Scope, account: string, q: LedgerQuery = {}): LedgerEntry[] {
-    this.checkAccountScope(scope, account);
-    return this.all(
-      'SELECT * FROM ledger WHERE account = ? AND seq > ? ORDER BY seq LIMIT ?',
-      account,
-      q.afterSeq ?? 0,
-      limitOf(q.limit, DEFAULT_LIST_LIMIT),
-    ).map(ledgerFrom);
+    this.checkAccountScope(scope, checkId('listLedger', 'account', account));
+    const afterSeq = q.afterSeq ?? 0;
+    if (!Number.isSafeInteger(afterSeq)) invalid('ledger query', 'afterSeq', `must be an integer, got ${show(afterSeq)}`);
+    const limit = limitOf(q.limit, DEFAULT_LIST_LIMIT);
+    const rows =
+      q.asset === undefined
+        ? this.all('SELECT * FROM ledger WHERE account = ? AND seq > ? ORDER BY seq LIMIT ?', account, afterSeq, limit)
+        : this.all('SELECT * FROM ledger WHERE account = ? AND asset = ? AND seq > ? ORDER BY seq LIMIT ?', account, checkAsset('ledger query', 'asset', q.asset), afterSeq, limit);
+    return rows.map(ledgerFrom);
   }
 
-  /** Accounts whose stored balance differs from the sum of their entries (empty when consistent). */
-  ledgerInconsistencies(): Array<{ account: string; balance: number; sum: number }> {
+  listBalances(scope: Scope, q: BalanceQuery = {}): LedgerBalance[] {
+    const asset = q.asset === undefined ? undefined : checkAsset('balance query', 'asset', q.asset);
+    const prefix = q.prefix === undefined ? undefined : checkText('balance query', 'prefix', q.prefix, 256);
+    const assetParam: Param[] = asset === undefined ? [] : [asset];
+    const withAsset = asset !== undefined;
+    if ('tenant' in scope) {
+      const rows = this.all(listBalancesSql('tenant', withAsset), ...tenantLedgerAccounts(scope.tenant), scope.tenant, ...assetParam) as unknown as LedgerBalance[];
+      return prefix === undefined ? rows : rows.filter((r) => r.account.startsWith(prefix));
+    }
+    if (prefix === undefined || prefix === '') return this.all(listBalancesSql('all', withAsset), ...assetParam) as unknown as LedgerBalance[];
+    // Accounts starting with `prefix` are one contiguous run of the (account, asset) key in
+    // byte order, starting at `prefix`: walk it and stop at the first account past it.
+    const out: LedgerBalance[] = [];
+    for (const r of this.stmt(listBalancesSql('from', withAsset)).iterate(prefix, ...assetParam) as IterableIterator<LedgerBalance>) {
+      if (!r.account.startsWith(prefix)) break;
+      if (r.balance !== 0) out.push({ account: r.account, asset: r.asset, balance: r.balance });
+    }
+    return out;
+  }
+
+  /** (account, asset) pairs whose stored balance differs from the sum of their entries (empty when consistent). */
+  ledgerInconsistencies(): Array<{ account: string; asset: LedgerAsset; balance: number; sum: number }> {
     return this.all(
-      `SELECT coalesce(b.account, l.account) AS account, coalesce(b.balance_microcredits, 0) AS balance, coalesce(l.s, 0) AS sum
-       FROM balances b FULL OUTER JOIN (SELECT account, sum(delta_microcredits) AS s FROM ledger GROUP BY account) l ON l.account = b.account
-       WHERE coalesce(b.balance_microcredits, 0) != coalesce(l.s, 0)`,
-    ) as Array<{ account: string; balance: number; sum: number }>;
+      `SELECT coalesce(b.account, l.account) AS account, coalesce(b.asset, l.asset) AS asset, coalesce(b.balance, 0) AS balance, coalesce(l.s, 0) AS sum
+       FROM balances b FULL OUTER JOIN (SELECT account, asset, sum(delta) AS s FROM ledger GROUP BY account, asset) l
+         ON l.account = b.account AND l.asset = b.asset
+       WHERE coalesce(b.balance, 0) != coalesce(l.s, 0)`,
+    ) as Array<{ account: string; asset: LedgerAsset; balance: number; sum: number }>;
+  }
+
+  // ---------------------------------------------------------------------------- market state
+
+  putMarketState(key: string, state: unknown, nowMs: number): void {
+    const k = checkId('market state', 'key', key);
+    const json = toJson(`market state ${JSON.stringify(k)}`, 'state', state);
+    checkTimeMs(`market state ${JSON.stringify(k)}`, 'nowMs', nowMs);
+    this.run(
+      `INSERT INTO market_state (key, state, updated_at_ms) VALUES (?, ?, ?)
+       ON CONFLICT (key) DO UPDATE SET state = excluded.state, updated_at_ms = excluded.updated_at_ms`,
+      k,
+      json,
+      nowMs,
+    );
+  }
+
+  getMarketState(key: string): MarketStateRecord | undefined {
+    const r = this.get1('SELECT state, updated_at_ms FROM market_state WHERE key = ?', checkId('market state', 'key', key));
+    return r && { state: JSON.parse(r.state as string) as unknown, updatedAtMs: r.updated_at_ms as number };
   }
 
   // -------------------------------------------------------------------------------- policies
@@ -1217,11 +1328,53 @@ function ledgerFrom(r: Row): LedgerEntry {
   return {
     seq: r.seq as number,
     account: r.account as string,
-    deltaMicrocredits: r.delta_microcredits as number,
+    asset: r.asset as LedgerAsset,
+    delta: r.delta as number,
     reason: r.reason as string,
     ref: r.ref as string | null,
+    group: r.entry_group as string | null,
     atMs: r.at_ms as number,
   };
+}
+
+interface CleanEntry {
+  account: string;
+  asset: LedgerAsset;
+  delta: number;
+  reason: string;
+  ref: string | null;
+  group: string | null;
+}
+
+function checkOptionalText(what: string, field: string, v: unknown): string | null {
+  return v === undefined || v === null ? null : checkText(what, field, v, 1000);
+}
+
+function cleanEntry(what: string, e: LedgerEntryInput): CleanEntry {
+  if (typeof e !== 'object' || e === null) invalid(what, 'entry', `must be an object, got ${show(e)}`);
+  const account = checkId(what, 'account', e.account);
+  const asset = checkAsset(what, 'asset', e.asset);
+  return {
+    account,
+    asset,
+    delta: checkSafeInteger(what, 'delta', e.delta, LEDGER_ASSET_UNITS[asset]),
+    reason: checkText(what, 'reason', e.reason, 1000),
+    ref: checkOptionalText(what, 'ref', e.ref),
+    group: checkOptionalText(what, 'group', e.group),
+  };
+}
+
+/** Which accounts an append may take below zero (LedgerAppendOptions.allowNegative). */
+function negativeAllowance(options: LedgerAppendOptions | null | undefined): (account: string) => boolean {
+  const a = options?.allowNegative;
+  if (a === undefined || a === false) return () => false;
+  if (a === true) return () => true;
+  if (!Array.isArray(a)) invalid('options', 'allowNegative', `must be a boolean or an array of account prefixes, got ${show(a)}`);
+  const prefixes = (a as readonly unknown[]).map((p, k) => {
+    if (typeof p !== 'string' || p.length === 0) invalid('options', `allowNegative[${k}]`, `must be a non-empty account prefix, got ${show(p)}`);
+    return p;
+  });
+  return (account) => prefixes.some((p) => account.startsWith(p));
 }
 
 function policyFrom(r: Row): PolicyRecord {

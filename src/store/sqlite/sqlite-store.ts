@@ -36,10 +36,14 @@ import {
   type InstancePatch,
   type InstanceQuery,
   type InstanceRecord,
+  type BalanceQuery,
   type LedgerAppendOptions,
+  type LedgerAsset,
+  type LedgerBalance,
   type LedgerEntry,
   type LedgerEntryInput,
   type LedgerQuery,
+  type MarketStateRecord,
   type PolicyRecord,
   type PolicyTarget,
   type Principal,
@@ -208,11 +212,20 @@ class StoreView implements Store {
   transferCredits(transfer: TransferInput, nowMs: number, options?: LedgerAppendOptions): Promise<LedgerEntry[]> {
     return this.gate.run(() => this.core.transferCredits(transfer, nowMs, options));
   }
-  balance(scope: Scope, account: string): Promise<number> {
-    return this.gate.run(() => this.core.balance(scope, account));
+  balance(scope: Scope, account: string, asset?: LedgerAsset): Promise<number> {
+    return this.gate.run(() => this.core.balance(scope, account, asset));
   }
   listLedger(scope: Scope, account: string, query?: LedgerQuery): Promise<LedgerEntry[]> {
     return this.gate.run(() => this.core.listLedger(scope, account, query));
+  }
+  listBalances(scope: Scope, query?: BalanceQuery): Promise<LedgerBalance[]> {
+    return this.gate.run(() => this.core.listBalances(scope, query));
+  }
+  putMarketState(key: string, state: unknown, nowMs: number): Promise<void> {
+    return this.gate.run(() => this.core.putMarketState(key, state, nowMs));
+  }
+  getMarketState(key: string): Promise<MarketStateRecord | undefined> {
+    return this.gate.run(() => this.core.getMarketState(key));
   }
 
   putPolicy(scope: Scope, target: PolicyTarget, settings: unknown, nowMs: number): Promise<PolicyRecord> {
@@ -409,7 +422,7 @@ export class SqliteStore extends StoreView implements Store {
       const problems = rows.map((r) => r.integrity_check).filter((s) => s !== 'ok');
       const fk = this.core.db.pragma('foreign_key_check') as unknown[];
       if (fk.length) problems.push(`${fk.length} foreign key violation(s)`);
-      for (const l of this.core.ledgerInconsistencies()) problems.push(`ledger account ${l.account}: balance ${l.balance} != sum of entries ${l.sum}`);
+      for (const l of this.core.ledgerInconsistencies()) problems.push(`ledger account ${l.account} (${l.asset}): balance ${l.balance} != sum of entries ${l.sum}`);
       return problems;
     });
   }
