@@ -64,7 +64,18 @@ export interface HotplugAction {
   reasons: readonly string[];
 }
 
-export type Action = ResizeAction | MigrateAction | PowerAction | PinAction | HotplugAction;
+/**
+ * Stop an instance to free its host's capacity (preemption, e.g. eviction by the markets when a
+ * host is short): it leaves its host and its state becomes 'preempted'. Drivers that cannot stop
+ * an instance refuse it (E_DRIVER), so the plan rolls back.
+ */
+export interface PreemptAction {
+  kind: 'preempt';
+  instance: string;
+  reasons: readonly string[];
+}
+
+export type Action = ResizeAction | MigrateAction | PowerAction | PinAction | HotplugAction | PreemptAction;
 export type ActionKind = Action['kind'];
 
 /**
@@ -110,6 +121,10 @@ export function hotplug(instance: string, vcpus: number, reasons: readonly strin
   return { kind: 'hotplug', instance, vcpus, reasons };
 }
 
+export function preempt(instance: string, reasons: readonly string[]): PreemptAction {
+  return { kind: 'preempt', instance, reasons };
+}
+
 /** One line per action, for logs and error messages. */
 export function describeAction(a: Action): string {
   switch (a.kind) {
@@ -123,5 +138,7 @@ export function describeAction(a: Action): string {
       return `pin ${a.instance} cpus=${a.cpus.join(',')} (${a.reasons.join(', ')})`;
     case 'hotplug':
       return `hotplug ${a.instance} vcpus=${a.vcpus} (${a.reasons.join(', ')})`;
+    case 'preempt':
+      return `preempt ${a.instance} (${a.reasons.join(', ')})`;
   }
 }

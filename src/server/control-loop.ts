@@ -54,6 +54,8 @@ import type { ControlInputs, ControlSettings, Forecasts, HostState, InstanceStat
 import type { Clock } from './clock.js';
 import type { EventBus } from './events.js';
 import { DEFAULT_FORECAST_LEVELS, SeriesForecasters, quantileAt, type ForecasterOptions, type LatestForecast } from './forecasters.js';
+import type { MarketRound, MarketRuntime, MarketWrites } from './markets/runtime.js';
+import type { RemovalCause } from './markets/types.js';
 import type { ServerMetrics } from './metrics.js';
 import { policySettingsSchema } from './schemas.js';
 
@@ -80,6 +82,11 @@ export interface ControlLoopOptions {
   historyTicks?: number;
   /** Called at the start of every tick, before ingest (the simulated fleet reports its telemetry here). */
   beforeTick?: (tick: number, nowMs: number) => void | Promise<void>;
+  /**
+   * The markets (src/server/markets): restored at load, run each tick between decide and apply
+   * (their actions join the plan), their ledger journal and state written in the tick's commit.
+   */
+  markets?: MarketRuntime;
   /** Most actions listed in one 'actions' event (the audit log has all of them). Default 200. */
   maxEventActions?: number;
   onError?: (err: unknown, where: string) => void;
@@ -91,6 +98,8 @@ export interface TickPhasesMs {
   ingest: number;
   forecast: number;
   decide: number;
+  /** The market round (between decide and apply). */
+  markets: number;
   apply: number;
   commit: number;
   publish: number;
@@ -236,6 +245,8 @@ interface PendingCommit {
   hosts: Set<string>;
   audit: AuditInput[];
   forecasts: Map<string, ForecastInput>;
+  /** Instances that left the model with a final state to store (preempted). */
+  retired: Map<string, InstancePatch>;
 }
 
 export class ControlLoop {
@@ -256,8 +267,10 @@ export class ControlLoop {
   private nextRow = 0;
   private tickIndex = -1;
   private startS = NaN;
-  private pending: PendingCommit = { instances: new Map(), hosts: new Set(), audit: [], forecasts: new Map() };
-  private running: Promise<TickReport> | null = null;
+  private pending: PendingCommit = emptyPending();
+  private running: Promise<unknown> | null = null;
+  /** Owners of instances that left the model this tick (events after the commit). */
+  private readonly retiredTenants = new Map<string, string>();
   private timer: ReturnType<typeof setTimeout> | null = null;
   private stopped = true;
   private nextDueMs = NaN;
@@ -305,7 +318,32 @@ export class ControlLoop {
     });
     for (const h of hosts) this.putHost(h);
     for (const i of managed) this.putInstance(i);
+    const markets = this.o.markets;
+    if (markets) {
+      markets.bind({ store: this.store, exclusive: (fn) => this.exclusive(fn), wallNow: () => this.clock.nowMs() });
+      await markets.restore(this.store, this.instances, this.clock.nowMs());
+    }
     this.loaded = true;
+  }
+
+  /** The market runtime, when the loop runs markets. */
+  get markets(): MarketRuntime | undefined {
+    return this.o.markets;
+  }
+
+  /**
+   * Runs `fn` between ticks: waits for a tick in progress, and no tick starts until it is done
+   * (market operations made through the API use it, so their books never interleave with a tick's).
+   */
+  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.running) await this.running.catch(() => undefined);
+    const p = fn();
+    this.running = p;
+    try {
+      return await p;
+    } finally {
+      if (this.running === p) this.running = null;
+    }
   }
 
   private putHost(h: HostInput): void {
@@ -329,6 +367,7 @@ export class ControlLoop {
       existing.request = { ...r.request };
       existing.labels = { ...(r.labels ?? {}) };
       (existing.state as { capacity: Amounts }).capacity = { cpu: r.request.cpuMillicores, memory: r.request.memoryMiB };
+      if (this.loaded) this.o.markets?.instanceUpserted(existing);
       return;
     }
     const row = this.freeRows.pop() ?? this.nextRow++;
@@ -359,11 +398,16 @@ export class ControlLoop {
     });
     this.forecasters?.add(r.id);
     this.listsDirty = true;
+    if (this.loaded) this.o.markets?.instanceUpserted(this.instances.get(r.id)!);
   }
 
-  private dropInstance(id: string): void {
+  private dropInstance(id: string, cause: RemovalCause): void {
     const m = this.instances.get(id);
-    if (!m) return;
+    if (!m) {
+      if (cause === 'deleted') this.o.markets?.instanceRemoved(id, cause);
+      return;
+    }
+    this.o.markets?.instanceRemoved(id, cause);
     this.instances.delete(id);
     this.freeRows.push(m.row);
     this.forecasters.remove(id);
@@ -376,13 +420,13 @@ export class ControlLoop {
   upsertInstance(r: InstanceRecord): void {
     this.changes.push(() => {
       if (isManagedLifecycle(r.state)) this.putInstance(r);
-      else this.dropInstance(r.id);
+      else this.dropInstance(r.id, r.state === 'preempted' ? 'preempted' : r.state === 'terminated' ? 'terminated' : 'stopped');
     });
   }
 
   /** An instance removed through the API: it leaves the model now (its pending writes are dropped). */
   removeInstance(id: string): void {
-    this.dropInstance(id);
+    this.dropInstance(id, 'deleted');
     // the store removed its policy with it; its measurements go too
     this.instanceSettings.delete(id);
     this.migrationsS.delete(id);
@@ -603,9 +647,28 @@ export class ControlLoop {
     this.updateDegraded(snapshot, tick, startedAtMs);
     const runner = this.o.runner;
     const forecasts: Forecasts = runner.profile.forecast ? runner.forecasts(snapshot, nowS) : this.forecasters.all();
-    const { plan } = runner.decideWithReasons(snapshot, forecasts, nowS, this.o.rng);
-    const withheldAudit = this.recordWithheld(plan.withheld ?? [], startedAtMs, tick);
+    const decided = runner.decideWithReasons(snapshot, forecasts, nowS, this.o.rng).plan;
+    const withheldAudit = this.recordWithheld(decided.withheld ?? [], startedAtMs, tick);
     const decideMs = lap();
+
+    // 3b. Markets: their actions join the plan (same apply, rollback and audit).
+    let plan = decided;
+    let round: MarketRound | undefined;
+    if (this.o.markets) {
+      round = this.o.markets.tick({
+        tick,
+        loopNowS: nowS,
+        wallMs: startedAtMs,
+        rng: this.o.rng,
+        instances: this.instances,
+        hosts: this.hosts,
+        forecasts,
+        latestForecast: (id) => this.forecasters.latest(id),
+        plan: decided,
+      });
+      plan = round.plan;
+    }
+    const marketsMs = lap();
 
     // 4. Apply.
     let result: ApplyResult = { ok: true, applied: 0, rollbackErrors: [] };
@@ -620,6 +683,10 @@ export class ControlLoop {
     const audit = this.recordPlan(plan, result, startedAtMs, tick);
     audit.push(...withheldAudit);
     if (result.ok) this.adopt(plan, nowS);
+    if (round) {
+      this.o.markets!.afterApply(round, result, describeError);
+      audit.push(...round.audit);
+    }
     for (const m of this.instances.values()) this.history.set(m.row, tick, m.state.lastUsage, m.state.allocation);
     this.history.stamp(tick, startedAtMs);
     const applyMs = lap();
@@ -633,6 +700,8 @@ export class ControlLoop {
       ? { index: result.failed.index, action: result.failed.action, error: describeError(result.failed.error), rollbackErrors: result.rollbackErrors.map(describeError) }
       : undefined;
     this.publish(plan, result, failure, tick, startedAtMs);
+    if (round) for (const e of round.events) this.o.events.publish(e.type, e.data, e.tenant);
+    this.retiredTenants.clear();
     const publishMs = lap();
 
     const durationMs = clock.monotonicMs() - t0;
@@ -642,7 +711,7 @@ export class ControlLoop {
       startedAtMs,
       durationMs,
       lateMs,
-      phasesMs: { source: sourceMs, ingest: ingestMs, forecast: forecastMs, decide: decideMs, apply: applyMs, commit: commitMs, publish: publishMs },
+      phasesMs: { source: sourceMs, ingest: ingestMs, forecast: forecastMs, decide: decideMs, markets: marketsMs, apply: applyMs, commit: commitMs, publish: publishMs },
       samplesIngested,
       forecastsUpdated: changed.length,
       actions: plan.actions.length,
@@ -866,6 +935,14 @@ export class ControlLoop {
           this.pending.hosts.add(a.host);
           break;
         }
+        case 'preempt': {
+          const m = this.instances.get(a.instance);
+          if (!m) break;
+          this.retiredTenants.set(a.instance, m.tenant);
+          this.dropInstance(a.instance, 'preempted');
+          this.pending.retired.set(a.instance, { id: a.instance, hostId: null, state: 'preempted' });
+          break;
+        }
       }
     }
   }
@@ -919,7 +996,8 @@ export class ControlLoop {
   private async commit(audit: AuditInput[], nowMs: number): Promise<{ ok: boolean; error?: string }> {
     const pend = this.pending;
     pend.audit.push(...audit);
-    if (pend.instances.size === 0 && pend.hosts.size === 0 && pend.audit.length === 0 && pend.forecasts.size === 0) return { ok: true };
+    const market: MarketWrites | undefined = this.o.markets?.takeWrites();
+    if (pend.instances.size === 0 && pend.hosts.size === 0 && pend.audit.length === 0 && pend.forecasts.size === 0 && pend.retired.size === 0 && !market) return { ok: true };
     const patches: InstancePatch[] = [];
     for (const [id, c] of pend.instances) {
       const m = this.instances.get(id);
@@ -932,6 +1010,7 @@ export class ControlLoop {
       }
       patches.push(patch);
     }
+    for (const [id, patch] of pend.retired) if (!this.instances.has(id)) patches.push(patch);
     const hosts: HostInput[] = [];
     for (const id of pend.hosts) {
       const h = this.hosts.get(id);
@@ -940,7 +1019,7 @@ export class ControlLoop {
     const forecasts = [...pend.forecasts.values()].filter((f) => this.instances.has(f.instanceId));
     const auditNow = pend.audit;
     // Writes made while this commit is in flight go into a fresh pending set.
-    this.pending = { instances: new Map(), hosts: new Set(), audit: [], forecasts: new Map() };
+    this.pending = emptyPending();
     try {
       await this.store.transaction(async (tx) => {
         // Hosts first: an instance may move onto a host that was just powered on.
@@ -948,9 +1027,11 @@ export class ControlLoop {
         if (patches.length > 0) await tx.updateInstances(ALL_TENANTS, patches, nowMs);
         if (auditNow.length > 0) await tx.appendAudit(auditNow);
         if (forecasts.length > 0) await tx.putForecasts(forecasts);
+        if (market) await this.o.markets!.writeInto(tx, market, nowMs);
       });
       return { ok: true };
     } catch (err) {
+      if (market) this.o.markets!.restoreWrites(market);
       // Keep everything for the next commit (newer writes of the same rows win).
       const next = this.pending;
       for (const [id, c] of pend.instances) {
@@ -961,6 +1042,7 @@ export class ControlLoop {
         } else next.instances.set(id, c);
       }
       for (const id of pend.hosts) next.hosts.add(id);
+      for (const [id, patch] of pend.retired) if (!next.retired.has(id)) next.retired.set(id, patch);
       next.audit.unshift(...auditNow);
       for (const [k, f] of pend.forecasts) if (!next.forecasts.has(k)) next.forecasts.set(k, f);
       const error = describeError(err);
@@ -976,7 +1058,7 @@ export class ControlLoop {
       const max = this.o.maxEventActions ?? 200;
       const byTenant = new Map<string | undefined, Action[]>();
       for (const a of plan.actions) {
-        const tenant = a.kind === 'power' ? undefined : this.instances.get(a.instance)?.tenant;
+        const tenant = a.kind === 'power' ? undefined : (this.instances.get(a.instance)?.tenant ?? this.retiredTenants.get(a.instance));
         let list = byTenant.get(tenant);
         if (!list) byTenant.set(tenant, (list = []));
         list.push(a);
@@ -988,7 +1070,7 @@ export class ControlLoop {
     }
     if (failure) {
       const a = failure.action;
-      const tenant = a.kind === 'power' ? undefined : this.instances.get(a.instance)?.tenant;
+      const tenant = a.kind === 'power' ? undefined : (this.instances.get(a.instance)?.tenant ?? this.retiredTenants.get(a.instance));
       events.publish('plan-failed', { tick, atMs, failedIndex: failure.index, action: a, error: failure.error, rolledBack: r.applied, rollbackErrors: failure.rollbackErrors }, tenant);
     }
   }
@@ -1030,7 +1112,7 @@ export class ControlLoop {
     this.timer = null;
     if (this.running) await this.running.catch(() => undefined);
     const p = this.pending;
-    if (this.loaded && (p.audit.length > 0 || p.instances.size > 0 || p.hosts.size > 0 || p.forecasts.size > 0)) {
+    if (this.loaded && (p.audit.length > 0 || p.instances.size > 0 || p.hosts.size > 0 || p.forecasts.size > 0 || p.retired.size > 0 || this.o.markets)) {
       await this.commit([], this.clock.nowMs());
     }
   }
@@ -1048,6 +1130,10 @@ export interface HostUsage {
   used: Amounts;
   forecast: Amounts;
   level: number;
+}
+
+function emptyPending(): PendingCommit {
+  return { instances: new Map(), hosts: new Set(), audit: [], forecasts: new Map(), retired: new Map() };
 }
 
 function fin(x: number): number {

@@ -19,7 +19,13 @@ export type EventType =
   | 'bid'
   | 'policy'
   | 'withheld'
-  | 'degraded';
+  | 'degraded'
+  // markets (src/server/markets): a victim of preemption (throttled or evicted), a credit
+  // throttle starting or lifting, a bond, and anything else a market component reports
+  | 'preempted'
+  | 'credits'
+  | 'bond'
+  | 'market';
 
 export interface ServerEvent {
   id: number;

@@ -314,6 +314,18 @@ export class FleetDriver implements SyncDriver {
           h.on = prev;
         });
       }
+      case 'preempt': {
+        // The instance stops: it leaves its host and the simulated world (no more telemetry).
+        const inst = this.instances.get(action.instance);
+        if (!inst) throw new DriverError(`no instance "${action.instance}"`, action);
+        const host = inst.hostId;
+        if (host !== null) this.add(host, inst.allocation, -1);
+        this.instances.delete(action.instance);
+        return once(() => {
+          this.instances.set(action.instance, inst);
+          if (host !== null) this.add(host, inst.allocation, 1);
+        });
+      }
       default:
         throw new DriverError(`unknown action ${JSON.stringify(action)}`);
     }
