@@ -9,7 +9,7 @@
 //   telemetry, ledger accounts, audit entries about an instance) are read and changed through a
 //   `Scope`: a tenant scope sees only its own rows, and a row it cannot see behaves as absent
 //   (reads return undefined / [], changes fail with reason 'not_found'), so ids of other tenants
-//   do not leak.
+//   do not leak. Ledger accounts out of scope fail 'forbidden' instead (see the ledger section).
 // - The ledger and the audit log are append-only: there is no method to change or remove
 //   an entry.
 // - Failures throw `StoreError` (code E_STORE) with a stable `reason`.

@@ -2,13 +2,16 @@
 // 1. telemetry ingestion: 100,000 samples (7 metrics + 1 custom each, 100 instances) appended in
 //    batches, for several batch sizes and both synchronous levels;
 // 2. a control-loop commit at scale: list 10,000 instances, then in one transaction patch all
-//    10,000 allocations with 100 audit entries, and store 10,000 forecasts (60 steps, 3 quantiles).
+//    10,000 allocations with 100 audit entries, and store 10,000 forecasts (60 steps, 3 quantiles);
+// 3. a market tick on the ledger: 40,000 entries (credits and cpu for 10,000 instances) and the
+//    market state in one transaction, then listBalances (one tenant, all, one prefix) as the
+//    ledger grows.
 // Usage: npx tsx src/store/sqlite/bench.ts [samples]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { vec } from '../../core/resources.js';
-import { ALL_TENANTS } from '../../core/store.js';
+import { ALL_TENANTS, tenantScope } from '../../core/store.js';
 import type { TelemetryBatch } from '../../core/telemetry.js';
 import { openSqliteStore } from './sqlite-store.js';
 
@@ -88,6 +91,43 @@ try {
     await s.putForecasts(all.map((i) => ({ instanceId: i.id, resource: 'cpu', madeAtMs: 3, stepSeconds: 60, forecast: { mean, quantiles: [mean, mean, mean], levels: [0.1, 0.5, 0.9], confidence: 0.5, model: 'bench' } })));
     const tForecasts = performance.now() - t;
     console.log(`fleet round ${round + 1}: list 10k instances ${tList.toFixed(1)} ms; patch 10k allocations + 100 audit entries (one transaction) ${tUpdate.toFixed(1)} ms; 10k forecasts ${tForecasts.toFixed(1)} ms`);
+  }
+  // A market tick on the ledger: per instance a CPU-credit accrual and a CPU allocation change
+  // (two double entries, 4 ledger entries, one group each) = 40,000 entries, and the market state
+  // (one JSON value per instance), in one transaction. Then the balances the API reads: one
+  // tenant's (1,000 instances), every balance, and one prefix. The ledger grows every round; the
+  // balance reads should not (they come from the balance cache, not from summing the ledger).
+  const allowNegative = ['system:', 'host:'];
+  for (let round = 0; round < 5; round++) {
+    let t = performance.now();
+    await s.transaction(async (tx) => {
+      const entries = [];
+      for (let i = 0; i < 10_000; i++) {
+        const g = `tick:${round}/i${i}`;
+        entries.push(
+          { account: `credits:i${i}`, asset: 'credit' as const, delta: 120, reason: 'accrual', group: `${g}/credit` },
+          { account: 'system:credit-issuer', asset: 'credit' as const, delta: -120, reason: 'accrual', group: `${g}/credit` },
+          { account: `alloc:i${i}`, asset: 'cpu' as const, delta: 10, reason: 'allocate', ref: `i${i}`, group: `${g}/cpu` },
+          { account: `host:h${i % 1000}`, asset: 'cpu' as const, delta: -10, reason: 'allocate', ref: `i${i}`, group: `${g}/cpu` },
+        );
+      }
+      await tx.appendLedger(entries, 10 + round, { allowNegative });
+      await tx.putMarketState('credits', { round, instances: Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`i${i}`, { class: 't3.micro', mode: 'standard', carry: i / 7 }])) }, 10 + round);
+    });
+    const tTick = performance.now() - t;
+    t = performance.now();
+    const tenant = await s.listBalances(tenantScope('t3'));
+    const tTenant = performance.now() - t;
+    t = performance.now();
+    const every = await s.listBalances(ALL_TENANTS);
+    const tAll = performance.now() - t;
+    t = performance.now();
+    const hosts = await s.listBalances(ALL_TENANTS, { prefix: 'host:', asset: 'cpu' });
+    const tPrefix = performance.now() - t;
+    console.log(
+      `ledger round ${round + 1} (${(40_000 * (round + 1)).toLocaleString('en')} entries stored): tick of 40k entries + market state (one transaction) ${tTick.toFixed(1)} ms; ` +
+        `listBalances one tenant (${tenant.length}) ${tTenant.toFixed(1)} ms, all (${every.length}) ${tAll.toFixed(1)} ms, prefix host: (${hosts.length}) ${tPrefix.toFixed(1)} ms`,
+    );
   }
   await s.close();
 } finally {
