@@ -17,6 +17,7 @@ import { generateToken, randomId, sha256Hex } from './auth.js';
 import { systemClock, type Clock } from './clock.js';
 import { ControlLoop, describeError, type ControlLoopOptions } from './control-loop.js';
 import { EventBus } from './events.js';
+import { createMarketRuntime, type CreditsMarketOptions, type MarketComponentFactory } from './markets/index.js';
 import { ServerMetrics } from './metrics.js';
 import { SimulatedFleet } from './sim-fleet.js';
 import { TelemetryWriter } from './telemetry-writer.js';
@@ -53,6 +54,13 @@ export interface ServiceOptions {
   manualTicks?: boolean;
   webRoot?: string;
   logger?: boolean;
+  /**
+   * The markets in the loop (default on): burstable credits, bonding and predictive preemption,
+   * plus `extra` components. Eviction is allowed by default only with the embedded fleet's driver
+   * or the accepting driver (real drivers cannot stop an instance); set
+   * `credits.preemption.allowEvict` to decide yourself.
+   */
+  markets?: false | { credits?: CreditsMarketOptions; extra?: readonly MarketComponentFactory[] };
   /** Persist the simulated fleet's telemetry (default true). */
   persistFleetTelemetry?: boolean;
   onError?: (err: unknown, where: string) => void;
@@ -160,9 +168,21 @@ export async function startService(o: ServiceOptions = {}): Promise<Service> {
     const telemetry = new TelemetryWriter(store);
     const persisting = new Set<Promise<unknown>>();
     const persist = o.persistFleetTelemetry ?? true;
+    const driver = o.driver ?? (fleet ? fleet.driver : new AcceptingDriver());
+    const canEvict = driver === fleet?.driver || driver instanceof AcceptingDriver;
+    const marketOptions = o.markets === false ? undefined : (o.markets ?? {});
+    const markets = marketOptions
+      ? createMarketRuntime({
+          stepMs: Math.round(stepSeconds * 1000),
+          registry: metrics.registry,
+          credits: { ...(marketOptions.credits ?? {}), preemption: { allowEvict: canEvict, ...(marketOptions.credits?.preemption ?? {}) } },
+          ...(marketOptions.extra ? { extra: marketOptions.extra } : {}),
+        })
+      : undefined;
     const loop = new ControlLoop({
       store,
-      driver: o.driver ?? (fleet ? fleet.driver : new AcceptingDriver()),
+      driver,
+      ...(markets ? { markets } : {}),
       runner,
       clock,
       rng: seededRng(o.seed ?? DEFAULTS.seed),

@@ -23,6 +23,8 @@ import type { TelemetryBatch } from '../core/telemetry.js';
 import type { HostState, InstanceState } from '../policy/framework/types.js';
 import { DriverError } from '../core/ports.js';
 import { generateWorkload } from '../traces/synthetic/generate-workload.js';
+import { T3_INSTANCE_CLASSES } from '../policy/markets/credits.js';
+import { CREDIT_CLASS_LABEL, CREDIT_MODE_LABEL } from './markets/credit-labels.js';
 
 export interface SimFleetOptions {
   hosts: number;
@@ -35,6 +37,12 @@ export interface SimFleetOptions {
   /** Host capacity, as a multiple of (total provisioned capacity / hosts). Default 1.25. */
   hostHeadroom?: number;
   overcommit?: boolean;
+  /**
+   * Every n-th instance (0, n, 2n...) is a burstable instance: labels prescient.io/credit-class (the
+   * T3 class with its vCPUs whose baseline is nearest above 80 % of its mean CPU over the first day)
+   * and prescient.io/credit-mode (standard and unlimited in turn). Default 3; 0 = none.
+   */
+  creditEvery?: number;
 }
 
 export const SIM_AGENT_ID = 'sim-fleet';
@@ -73,10 +81,15 @@ export class SimulatedFleet {
     this.memory = series.map((s) => s.values.memory!);
     let totalCpu = 0;
     let totalMem = 0;
+    const creditEvery = options.creditEvery ?? 3;
     const instances: InstanceInput[] = series.map((s, k) => {
       const request = vec({ cpuMillicores: (s.capacity?.cpu ?? 1) * 1000, memoryMiB: s.capacity?.memory ?? 1024 });
       totalCpu += request.cpuMillicores;
       totalMem += request.memoryMiB;
+      const credit: Record<string, string> =
+        creditEvery > 0 && k % creditEvery === 0
+          ? { [CREDIT_CLASS_LABEL]: burstableClass(request.cpuMillicores, this.cpu[k]!), [CREDIT_MODE_LABEL]: (k / creditEvery) % 2 === 0 ? 'standard' : 'unlimited' }
+          : {};
       return {
         id: s.id,
         tenant: tenants[k % tenants.length]!,
@@ -85,7 +98,7 @@ export class SimulatedFleet {
         request,
         allocation: { ...request },
         state: 'pending',
-        labels: { archetype: s.labels?.archetype ?? 'unknown', source: 'simulated' },
+        labels: { archetype: s.labels?.archetype ?? 'unknown', source: 'simulated', ...credit },
       };
     });
     const headroom = options.hostHeadroom ?? 1.25;
@@ -330,6 +343,19 @@ export class FleetDriver implements SyncDriver {
         throw new DriverError(`unknown action ${JSON.stringify(action)}`);
     }
   }
+}
+
+/** The T3 class for a simulated instance (rule in SimFleetOptions.creditEvery). */
+function burstableClass(requestMillicores: number, cpuMillicores: Float64Array): string {
+  const cores = requestMillicores / 1000;
+  const vcpus = cores <= 2 ? 2 : cores <= 4 ? 4 : 8;
+  let sum = 0;
+  const n = Math.min(288, cpuMillicores.length);
+  for (let i = 0; i < n; i++) sum += cpuMillicores[i]!;
+  const mean = n > 0 ? sum / n : 0;
+  const same = T3_INSTANCE_CLASSES.filter((c) => c.vcpus === vcpus).sort((a, b) => a.baselinePercent - b.baselinePercent);
+  const fit = same.find((c) => c.baselinePercent * c.vcpus * 10 >= 0.8 * mean) ?? same[same.length - 1]!;
+  return fit.name;
 }
 
 function once(fn: () => void): () => void {

@@ -18,6 +18,9 @@ const V1_PATHS = [
   '/v1/bids',
   '/v1/instances/{id}/status',
   '/v1/instances/{id}/feedback',
+  '/v1/instances/{id}/credits',
+  '/v1/instances/{id}/bond',
+  '/v1/credits',
 ];
 
 describe('API happy paths', () => {
@@ -86,8 +89,13 @@ describe('API happy paths', () => {
     assert.ok(s.json.usage.memoryMiB > 0);
     assert.equal(s.json.usage.samples, 3);
     assert.ok(['critical', 'high', 'normal', 'low'].includes(s.json.priority));
-    assert.ok(s.json.preemptionMultiplier.value >= 1);
-    assert.equal(typeof s.json.preemptionMultiplier.hostPressure, 'number');
+    const pm = s.json.preemptionMultiplier;
+    assert.ok(pm.value >= pm.min && pm.value <= pm.max, 'clamped');
+    assert.equal(pm.bondUnits, 0);
+    assert.ok(Math.abs(pm.value - Math.min(pm.max, Math.max(pm.min, pm.base * pm.factor))) < 1e-12, 'base x factor, clamped');
+    assert.equal(typeof pm.hostPressure.value, 'number');
+    const mult = await t.inject({ method: 'GET', url: '/v1/instances/syn-0000/multiplier', token: t.tenantA });
+    assert.deepEqual(mult.json.multiplier, pm, 'the status shows the same multiplier');
     assert.equal(s.json.forecast.horizonSteps, 12);
     assert.equal(s.json.forecast.cpuMillicores.mean.length, 12);
     assert.deepEqual(s.json.forecast.cpuMillicores.levels, [0.05, 0.25, 0.5, 0.75, 0.9, 0.95]);
@@ -143,7 +151,8 @@ describe('API happy paths', () => {
     assert.equal(f.json.forecast.cpuMillicores.quantiles['0.9'].length, 12);
     const m = await t.inject({ method: 'GET', url: '/v1/instances/syn-0000/multiplier', token: t.tenantA });
     assert.equal(m.statusCode, 200);
-    assert.ok(m.json.multiplier.value >= 1);
+    assert.ok(m.json.multiplier.value >= 0.5 && m.json.multiplier.value <= 20);
+    assert.ok(m.json.multiplier.reasons.includes('bond-multiplier'));
     const d = await t.inject({ method: 'DELETE', url: '/v1/instances/web-1', token: t.tenantA });
     assert.equal(d.statusCode, 200);
     assert.equal((await t.inject({ method: 'GET', url: '/v1/instances/web-1', token: t.tenantA })).statusCode, 404);
@@ -175,6 +184,7 @@ describe('API happy paths', () => {
       assert.ok(s.free.cpuMillicores >= 0 && s.free.cpuMillicores <= a.json.capacity.cpuMillicores);
       assert.ok(Math.abs(s.free.cpuMillicores - Math.max(0, a.json.capacity.cpuMillicores - s.predictedDemand.cpuMillicores)) < 1e-6);
     }
+    assert.equal(a.json.minimum.cpuMillicores, Math.min(...a.json.steps.map((s: any) => s.available.cpuMillicores)));
   });
 
   test('policies: global (admin) and per instance (tenant), list, delete', async () => {

@@ -220,6 +220,24 @@ export class PreemptionMultipliers {
     this.factors.delete(id);
     this.last.delete(id);
   }
+
+  /** The smoothed factor of an instance (undefined before its first update). */
+  factorOf(id: string): number | undefined {
+    return this.factors.get(id);
+  }
+
+  /** Every smoothed factor, as plain data (what a live shell persists). */
+  exportFactors(): Record<string, number> {
+    return Object.fromEntries(this.factors);
+  }
+
+  /**
+   * Restores smoothed factors (restart continuity): the next update smooths from them. The last
+   * decisions are not restored: `get` returns the unbonded base until the next update.
+   */
+  restoreFactors(factors: Readonly<Record<string, number>>): void {
+    for (const [id, f] of Object.entries(factors)) if (Number.isFinite(f) && f > 0) this.factors.set(id, f);
+  }
 }
 
 export interface VictimCandidate {

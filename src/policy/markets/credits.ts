@@ -471,6 +471,40 @@ export class CreditBook {
   ids(): string[] {
     return [...this.instances.keys()];
   }
+
+  /** An instance's book state as plain data (what a live shell persists; balances live in the ledger). */
+  exportState(id: string): CreditInstanceExport {
+    const s = this.get(id);
+    return { id: s.id, tenant: s.tenant, className: s.cls.name, mode: s.mode, running: s.running, carryMcms: s.carryMcms, hourMark: s.hourMark, stoppedAtMs: s.stoppedAtMs, launchedAtMs: s.launchedAtMs };
+  }
+
+  /**
+   * Re-creates an exported instance (restart continuity), without touching the ledger (its
+   * balances are restored with the ledger). Throws InputError on an unknown class or a bad carry.
+   */
+  restoreState(e: CreditInstanceExport): void {
+    if (this.instances.has(e.id)) throw new InputError(`credit instance "${e.id}" already exists`, { field: 'instance' });
+    const cls = this.classes.get(e.className);
+    if (!cls) throw new InputError(`unknown instance class "${e.className}"; valid: ${[...this.classes.keys()].join(', ')}`, { field: 'className' });
+    if (!(Number.isSafeInteger(e.carryMcms) && e.carryMcms >= 0 && e.carryMcms < MCMS_PER_MILLICREDIT)) {
+      throw new InputError(`carryMcms of "${e.id}" must be an integer in [0, ${MCMS_PER_MILLICREDIT}), got ${e.carryMcms}`, { field: 'carryMcms' });
+    }
+    if (e.mode !== 'standard' && e.mode !== 'unlimited') throw new InputError(`mode of "${e.id}" must be standard or unlimited, got ${String(e.mode)}`, { field: 'mode' });
+    this.instances.set(e.id, { id: e.id, tenant: e.tenant, cls, mode: e.mode, running: e.running, carryMcms: e.carryMcms, hourMark: e.hourMark, stoppedAtMs: e.stoppedAtMs, launchedAtMs: e.launchedAtMs });
+  }
+}
+
+/** CreditBook.exportState / restoreState: an instance's book state with its class by name. */
+export interface CreditInstanceExport {
+  id: string;
+  tenant: string;
+  className: string;
+  mode: CreditMode;
+  running: boolean;
+  carryMcms: number;
+  hourMark: number;
+  stoppedAtMs: number | null;
+  launchedAtMs: number;
 }
 
 /** A commit the rules guarantee (checked above); a refusal here is a bug, reported as such. */

@@ -21,8 +21,12 @@ export const RESTORE_ACCOUNT = 'system:restore';
 
 export const stateKey = (component: string): string => `market:${component}`;
 
+/** Builds a component on the runtime's ledger. */
+export type MarketComponentFactory = (ledger: Ledger, stepMs: number) => MarketComponent;
+
 export interface MarketRuntimeOptions {
-  components: readonly MarketComponent[];
+  /** In tick order; a factory gets the runtime's ledger. */
+  components: ReadonlyArray<MarketComponent | MarketComponentFactory>;
   /** Model milliseconds per tick (the loop's stepSeconds x 1000). */
   stepMs: number;
 }
@@ -101,12 +105,6 @@ export class MarketRuntime {
   constructor(o: MarketRuntimeOptions) {
     if (!(Number.isSafeInteger(o.stepMs) && o.stepMs > 0)) throw new RangeError(`stepMs must be a positive whole number of milliseconds, got ${o.stepMs}`);
     this.stepMs = o.stepMs;
-    const names = new Set<string>();
-    for (const c of o.components) {
-      if (names.has(c.name)) throw new RangeError(`two market components are named "${c.name}"`);
-      names.add(c.name);
-    }
-    this.components = [...o.components];
     this.pending = { entries: [], prefix: 'mkt:0' };
     this.ledger = new Ledger({
       keepJournal: false,
@@ -117,6 +115,12 @@ export class MarketRuntime {
         s.entries.push(e);
       },
     });
+    const names = new Set<string>();
+    this.components = o.components.map((c) => (typeof c === 'function' ? c(this.ledger, this.stepMs) : c));
+    for (const c of this.components) {
+      if (names.has(c.name)) throw new RangeError(`two market components are named "${c.name}"`);
+      names.add(c.name);
+    }
   }
 
   /** A component by name (the API reads its live state). */

@@ -2,7 +2,8 @@
 import { ALL_TENANTS, tenantScope, type InstanceRecord, type Principal, type Scope } from '../../core/store.js';
 import { ApiError, badRequest, forbidden, notFound } from '../errors.js';
 import type { ApiContext } from '../app.js';
-import { forecastJson, hostPressure, predictedAt, preemptionMultiplier, type PreemptionMultiplier } from '../market.js';
+import { forecastJson, hostPressure, predictedAt, preemptionMultiplier } from '../market.js';
+import { CREDITS_COMPONENT, type CreditsMarket, type MultiplierView } from '../markets/credits-market.js';
 
 /** The store scope of a principal: admin sees every tenant, a tenant its own rows; agents none. */
 export function scopeOf(p: Principal): Scope {
@@ -62,14 +63,30 @@ export function instanceJson(ctx: ApiContext, r: InstanceRecord) {
 
 export const DEFAULT_LEVEL = 0.9;
 
-/** The preemption multiplier of an instance from its host's predicted demand. */
-export function multiplierOf(ctx: ApiContext, r: InstanceRecord, level = DEFAULT_LEVEL): PreemptionMultiplier {
+export interface InstanceMultiplier extends MultiplierView {
+  hostId: string | null;
+  priority: InstanceRecord['priority'];
+  /** Never a preemption victim (critical priority). */
+  exempt: boolean;
+  /** Extra information: the host's predicted demand over its capacity (the larger of CPU and memory) at `level`. */
+  hostPressure: { value: number; level: number };
+}
+
+/**
+ * The preemption multiplier of an instance (the markets' PreemptionMultipliers: bonding units x
+ * smoothed predictive factor, clamped), updated every tick, with its host's pressure as extra
+ * information. Without markets: the unbonded base 1 and the pressure.
+ */
+export function multiplierOf(ctx: ApiContext, r: InstanceRecord, level = DEFAULT_LEVEL): InstanceMultiplier {
   const m = ctx.loop.instance(r.id);
   const hostId = m ? m.state.hostId : r.hostId;
-  if (!hostId) return preemptionMultiplier(r.priority, 0, level, null);
-  const u = ctx.loop.hostUsage(hostId, level);
-  if (!u) return preemptionMultiplier(r.priority, 0, level, hostId);
-  return preemptionMultiplier(r.priority, hostPressure(u.forecast, u.host.state.capacity), level, hostId);
+  const u = hostId ? ctx.loop.hostUsage(hostId, level) : undefined;
+  const pressure = u ? hostPressure(u.forecast, u.host.state.capacity) : 0;
+  const market = ctx.loop.markets?.component<CreditsMarket>(CREDITS_COMPONENT);
+  const view: MultiplierView = market
+    ? market.multiplierOf(r.id)
+    : { value: 1, base: 1, bondUnits: 0, factor: 1, rawFactor: null, relativeChange: null, min: 1, max: 1, level: 0.5, horizonSteps: null, reasons: ['markets-off'], basis: preemptionMultiplier(r.priority, pressure, level, hostId ?? null).basis };
+  return { ...view, hostId: hostId ?? null, priority: r.priority, exempt: r.priority === 'critical', hostPressure: { value: pressure, level } };
 }
 
 /** The latest forecast of an instance as JSON, with the times of its steps. */

@@ -1,10 +1,14 @@
 // Fleet endpoints: instances, hosts, forecasts, multipliers, availability, policies.
 import { ALL_TENANTS, GLOBAL_POLICY, type PolicyRecord } from '../../core/store.js';
 import { vec } from '../../core/resources.js';
-import { forbidden, notFound } from '../errors.js';
+import { badRequest, forbidden, notFound } from '../errors.js';
+import { creditLabelsOf } from '../markets/credit-labels.js';
+import { creditsMarketOf } from './markets.js';
 import { principalOf, type Api, type ApiContext } from '../app.js';
 import type { HostUsage } from '../control-loop.js';
-import { hostPressure, predictedAt } from '../market.js';
+import { hostPressure } from '../market.js';
+import { predictedHostAvailability } from '../../policy/markets/bonding.js';
+import type { ProbForecast } from '../../forecast/types.js';
 import { availabilityQuery, forecastQuery, hostCreateSchema, idParams, instanceCreateSchema, listQuery, policySettingsSchema } from '../schemas.js';
 import { DEFAULT_LEVEL, forecastOf, instanceInScope, instanceJson, multiplierOf, ownerTenant, requireAdmin, scopeOf, vectorJson } from './common.js';
 
@@ -24,6 +28,11 @@ export function registerFleetRoutes(app: Api, ctx: ApiContext): void {
     const body = req.body;
     const tenant = ownerTenant(p, body.tenant);
     const scope = scopeOf(p);
+    const credits = creditsMarketOf(ctx);
+    if (credits) {
+      const lr = creditLabelsOf(body.labels, credits.classNames);
+      if (!lr.ok) throw badRequest(lr.message, lr.field);
+    }
     if (await ctx.store.getInstance(ALL_TENANTS, body.id)) {
       return reply.code(409).send({ error: { code: 'conflict', message: `instance "${body.id}" already exists`, field: 'id' } });
     }
@@ -60,11 +69,22 @@ export function registerFleetRoutes(app: Api, ctx: ApiContext): void {
     return { instanceId: r.id, forecast: forecastOf(ctx, r.id), history: ctx.loop.historyOf(r.id, req.query.history ?? 120) };
   });
 
-  app.get('/v1/instances/:id/multiplier', { schema: { params: idParams, querystring: availabilityQuery, tags: FLEET, summary: 'Preemption multiplier of an instance' } }, async (req) => {
+  app.get(
+    '/v1/instances/:id/multiplier',
+    {
+      schema: {
+        params: idParams,
+        querystring: availabilityQuery,
+        tags: FLEET,
+        summary: 'Preemption multiplier of an instance: clamp(base(bonding units) x smoothed predictive factor from its CPU forecast, [min, max]), with its parts and reasons, updated every tick; `level` is the quantile of the host pressure shown as extra information',
+      },
+    },
+    async (req) => {
     const p = principalOf(req);
     const r = await instanceInScope(ctx, p, req.params.id, 'params.id');
     return { instanceId: r.id, multiplier: multiplierOf(ctx, r, req.query.level ?? DEFAULT_LEVEL) };
-  });
+    },
+  );
 
   // ---------------------------------------------------------------- hosts
   const hostJson = (id: string, level = DEFAULT_LEVEL, usage?: HostUsage) => {
@@ -111,46 +131,74 @@ export function registerFleetRoutes(app: Api, ctx: ApiContext): void {
     return { host: h };
   });
 
-  app.get('/v1/hosts/:id/availability', { schema: { params: idParams, querystring: availabilityQuery, tags: FLEET, summary: 'Predicted free capacity of a host over the forecast horizon' } }, async (req) => {
-    hostsAllowed(principalOf(req).role);
-    const level = req.query.level ?? DEFAULT_LEVEL;
-    const u = ctx.loop.hostUsage(req.params.id, level);
-    if (!u) throw notFound('host', req.params.id, 'params.id');
-    const cap = u.host.state.capacity;
-    const H = ctx.loop.forecastOptions.horizonSteps;
-    const stepMs = ctx.loop.tickMs * ctx.loop.forecastOptions.everyTicks;
-    const nowMs = ctx.clock.nowMs();
-    const residents = ctx.loop.instanceIds().filter((id) => ctx.loop.instance(id)!.state.hostId === req.params.id);
-    const steps = [];
-    for (let h = 1; h <= H; h++) {
-      let cpu = 0;
-      let mem = 0;
-      for (const id of residents) {
+  app.get(
+    '/v1/hosts/:id/availability',
+    {
+      schema: {
+        params: idParams,
+        querystring: availabilityQuery,
+        tags: FLEET,
+        summary: "Predicted free capacity of a host per forecast step: capacity minus the sum of its residents' demand quantiles at `level` (predictedHostAvailability; a resident without a forecast counts its last usage)",
+      },
+    },
+    async (req) => {
+      hostsAllowed(principalOf(req).role);
+      const level = req.query.level ?? DEFAULT_LEVEL;
+      const u = ctx.loop.hostUsage(req.params.id, level);
+      if (!u) throw notFound('host', req.params.id, 'params.id');
+      const cap = u.host.state.capacity;
+      const H = ctx.loop.forecastOptions.horizonSteps;
+      const stepMs = ctx.loop.tickMs * ctx.loop.forecastOptions.everyTicks;
+      const nowMs = ctx.clock.nowMs();
+      const cpuF: ProbForecast[] = [];
+      const memF: ProbForecast[] = [];
+      let cpuFallback = 0;
+      let memFallback = 0;
+      let residents = 0;
+      for (const id of ctx.loop.instanceIds()) {
         const m = ctx.loop.instance(id)!;
+        if (m.state.hostId !== req.params.id) continue;
+        residents++;
         const f = ctx.loop.latestForecast(id);
-        const c = predictedAt(f?.cpu, level, h);
-        const me = predictedAt(f?.memory, level, h);
-        cpu += Number.isFinite(c) ? c : Number.isFinite(m.state.lastUsage.cpu) ? m.state.lastUsage.cpu : 0;
-        mem += Number.isFinite(me) ? me : Number.isFinite(m.state.lastUsage.memory) ? m.state.lastUsage.memory : 0;
+        if (f?.cpu) cpuF.push(f.cpu);
+        else if (Number.isFinite(m.state.lastUsage.cpu)) cpuFallback += m.state.lastUsage.cpu;
+        if (f?.memory) memF.push(f.memory);
+        else if (Number.isFinite(m.state.lastUsage.memory)) memFallback += m.state.lastUsage.memory;
       }
-      steps.push({
-        step: h,
-        atMs: nowMs + h * stepMs,
-        predictedDemand: { cpuMillicores: cpu, memoryMiB: mem },
-        free: { cpuMillicores: u.host.state.on ? Math.max(0, cap.cpu - cpu) : 0, memoryMiB: u.host.state.on ? Math.max(0, cap.memory - mem) : 0 },
-        pressure: hostPressure({ cpu, memory: mem }, cap),
-      });
-    }
-    return {
-      hostId: req.params.id,
-      on: u.host.state.on,
-      level,
-      capacity: { cpuMillicores: cap.cpu, memoryMiB: cap.memory },
-      allocated: { cpuMillicores: u.allocated.cpu, memoryMiB: u.allocated.memory },
-      unallocated: { cpuMillicores: Math.max(0, cap.cpu - u.allocated.cpu), memoryMiB: Math.max(0, cap.memory - u.allocated.memory) },
-      steps,
-    };
-  });
+      const cpuA = predictedHostAvailability(cap.cpu - cpuFallback, cpuF, level, H);
+      const memA = predictedHostAvailability(cap.memory - memFallback, memF, level, H);
+      const on = u.host.state.on;
+      const steps = [];
+      for (let h = 1; h <= H; h++) {
+        const cpuFree = cpuA.perStep[h - 1]!;
+        const memFree = memA.perStep[h - 1]!;
+        const demand = { cpuMillicores: cap.cpu - cpuFree, memoryMiB: cap.memory - memFree };
+        steps.push({
+          step: h,
+          atMs: nowMs + h * stepMs,
+          predictedDemand: demand,
+          free: { cpuMillicores: on ? Math.max(0, cpuFree) : 0, memoryMiB: on ? Math.max(0, memFree) : 0 },
+          /** Signed: below 0 the host is predicted short. */
+          available: { cpuMillicores: cpuFree, memoryMiB: memFree },
+          pressure: hostPressure({ cpu: demand.cpuMillicores, memory: demand.memoryMiB }, cap),
+        });
+      }
+      return {
+        hostId: req.params.id,
+        on,
+        level,
+        residents,
+        residentsWithForecast: { cpu: cpuF.length, memory: memF.length },
+        capacity: { cpuMillicores: cap.cpu, memoryMiB: cap.memory },
+        allocated: { cpuMillicores: u.allocated.cpu, memoryMiB: u.allocated.memory },
+        unallocated: { cpuMillicores: Math.max(0, cap.cpu - u.allocated.cpu), memoryMiB: Math.max(0, cap.memory - u.allocated.memory) },
+        /** The least over the horizon: what the host can promise. */
+        minimum: { cpuMillicores: cpuA.minimum, memoryMiB: memA.minimum },
+        reasons: { cpu: cpuA.reasons, memory: memA.reasons },
+        steps,
+      };
+    },
+  );
 
   // ---------------------------------------------------------------- policies
   const policyJson = (r: PolicyRecord) => ({ target: r.target, settings: r.settings, updatedAtMs: r.updatedAtMs, version: r.version });

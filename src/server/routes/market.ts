@@ -22,6 +22,7 @@ import {
   type WorkloadProfileBody,
 } from '../schemas.js';
 import { forecastOf, instanceInScope, instanceJson, multiplierOf, ownerTenant, scopeOf } from './common.js';
+import { registerMarketsRoutes } from './markets.js';
 
 const MARKET = ['market'];
 
@@ -160,4 +161,7 @@ export function registerMarketRoutes(app: Api, ctx: ApiContext): void {
     { schema: { params: idParams, body: runtimeFeedbackSchema.omit({ instanceId: true }), tags: MARKET, summary: 'Report actual usage (same as /provide_runtime_feedback)' } },
     async (req, reply) => reply.code(202).send(await feedback(principalOf(req), req.params.id, req.body, 'params.id')),
   );
+
+  // ---------------------------------------------------------------- credits and bonding (routes/markets.ts)
+  registerMarketsRoutes(app, ctx);
 }
