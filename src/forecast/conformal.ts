@@ -2,7 +2,7 @@
 // empirical distribution of its OWN recent errors, per horizon step (split-conformal style, with a
 // sliding calibration window so it adapts to changes in volatility).
 import type { Forecaster, QuantileForecaster } from './types.js';
-import { SortedWindow } from './sorted-window.js';
+import { SortedWindowSet } from './sorted-window.js';
 
 export interface ConformalOptions {
   /** Longest horizon that will be asked for. */
@@ -32,8 +32,9 @@ export interface ConformalOptions {
  * y_t - f_{t-h}(h) of the forecast made h samples earlier, and (2) makes and stores the new point
  * forecast f_t(1..H). Quantile q at step h is f_t(h) + Q_q(errors at h).
  *
- * Cost per update: the model's update and forecast(H), plus H sorted-window pushes (O(log w) and
- * a memmove of at most w doubles each). A quantile read is O(1) per step and level.
+ * Cost per update: the model's update and forecast(H), plus H sorted-window pushes (O(1) each;
+ * the windows merge them at the next read, see SortedWindowSet). A quantile read is O(1) per
+ * step and level once a step's window is merged.
  */
 export class ConformalForecaster implements QuantileForecaster {
   readonly name: string;
@@ -43,10 +44,10 @@ export class ConformalForecaster implements QuantileForecaster {
   /** pending[(t % H) * H + h - 1] = forecast made at t for t + h. */
   private readonly pending: Float64Array;
   private readonly pendingValid: Uint8Array;
-  /** Views of `pending`, one per row, written in place by the model. */
-  private readonly rows: Float64Array[];
-  /** Calibration scores per step h (index h - 1), kept sorted for O(1) quantile reads. */
-  private readonly errors: SortedWindow[];
+  /** The model's newest forecast, copied into its row of `pending`. */
+  private readonly scratch: Float64Array;
+  /** Calibration scores per step h (window h - 1), kept sorted for O(1) quantile reads. */
+  private readonly errors: SortedWindowSet;
   private t = -1;
   private readonly scaled: boolean;
   private readonly scaleAlpha: number;
@@ -72,9 +73,8 @@ export class ConformalForecaster implements QuantileForecaster {
     this.name = `conformal(${model.name})`;
     this.pending = new Float64Array(H * H);
     this.pendingValid = new Uint8Array(H);
-    this.rows = Array.from({ length: H }, (_, r) => this.pending.subarray(r * H, (r + 1) * H));
-    const storage = new Float64Array(2 * H * this.window);
-    this.errors = Array.from({ length: H }, (_, i) => new SortedWindow(this.window, storage.subarray(2 * i * this.window, 2 * (i + 1) * this.window)));
+    this.scratch = new Float64Array(H);
+    this.errors = new SortedWindowSet(H, this.window);
     this.scaled = options.scaled ?? false;
     this.calibrateEvery = options.calibrateEvery ?? 1;
     this.scaleAlpha = options.scaleAlpha ?? 0.1;
@@ -117,7 +117,7 @@ export class ConformalForecaster implements QuantileForecaster {
       for (let h = h0; h <= hmax; h += every) {
         if (this.pendingValid[row] === 1) {
           const f = this.pending[row * H + h - 1]!;
-          if (f === f && f !== Infinity && f !== -Infinity) this.errors[h - 1]!.push((y - f) / this.pendingScale[row]!);
+          if (f === f && f !== Infinity && f !== -Infinity) this.errors.push(h - 1, (y - f) / this.pendingScale[row]!);
         }
         row -= back;
         if (row < 0) row += H;
@@ -130,7 +130,9 @@ export class ConformalForecaster implements QuantileForecaster {
       return;
     }
     this.latestStale = false;
-    this.model.forecast(H, this.rows[row]);
+    const f = this.model.forecast(H, this.scratch);
+    const pending = this.pending;
+    for (let h = 0, o = row * H; h < H; h++, o++) pending[o] = f[h]!;
     this.pendingValid[row] = 1;
     this.pendingScale[row] = this.currentScale();
   }
@@ -141,34 +143,46 @@ export class ConformalForecaster implements QuantileForecaster {
     const out = into ?? new Float64Array(horizon);
     if (this.t < 0 || this.model.ready === false) return out.fill(NaN, 0, horizon);
     if (this.latestStale) return this.model.forecast(horizon, out);
-    const row = this.t % this.horizon;
-    out.set(this.rows[row]!.subarray(0, horizon));
+    const o = (this.t % this.horizon) * this.horizon;
+    for (let h = 0; h < horizon; h++) out[h] = this.pending[o + h]!;
     return out;
   }
 
   /** Number of calibration errors held for step h. */
   errorCount(h: number): number {
-    return this.errors[h - 1]?.size ?? 0;
+    return Number.isInteger(h) && h >= 1 && h <= this.horizon ? this.errors.size(h - 1) : 0;
   }
 
-  quantiles(horizon: number, qs: readonly number[]): Float64Array[] {
-    const point = this.forecast(horizon);
+  quantiles(horizon: number, qs: readonly number[], out?: Float64Array[]): Float64Array[] {
+    const rows = out ?? qs.map(() => new Float64Array(horizon));
+    const point = this.forecast(horizon, this.scratch);
+    for (let k = 0; k < qs.length; k++) this.fillLevel(horizon, qs[k]!, point, rows[k]!, 0);
+    return rows;
+  }
+
+  /** Quantile qs[k] at step h into out[offset + k * stride + h - 1] (no allocation). */
+  quantilesInto(horizon: number, qs: readonly number[], out: Float64Array, offset: number, stride: number): void {
+    const point = this.forecast(horizon, this.scratch);
+    for (let k = 0; k < qs.length; k++) this.fillLevel(horizon, qs[k]!, point, out, offset + k * stride);
+  }
+
+  /** Steps 1..horizon of level q into out[offset..]: the point plus the calibrated error quantile. */
+  private fillLevel(horizon: number, q: number, point: Float64Array, out: Float64Array, offset: number): void {
     const scale = this.currentScale();
-    const out = qs.map(() => new Float64Array(horizon));
+    const errors = this.errors;
     for (let h = 1; h <= horizon; h++) {
       // the step whose errors calibrate h: itself, or the longest shorter step with enough errors
       let src = h;
-      while (src > 1 && this.errors[src - 1]!.size < this.minErrors) src--;
-      const win = this.errors[src - 1]!;
-      const n = win.size;
-      const widen = (src === h ? 1 : Math.sqrt(h / src)) * scale;
+      while (src > 1 && errors.size(src - 1) < this.minErrors) src--;
+      const n = errors.size(src - 1);
+      const p = point[h - 1]!;
       if (n === 0) {
-        for (let k = 0; k < qs.length; k++) out[k]![h - 1] = point[h - 1]!;
+        out[offset + h - 1] = p;
         continue;
       }
-      for (let k = 0; k < qs.length; k++) out[k]![h - 1] = point[h - 1]! + widen * win.quantile(qs[k]!);
+      const widen = (src === h ? 1 : Math.sqrt(h / src)) * scale;
+      out[offset + h - 1] = p + widen * errors.quantile(src - 1, q);
     }
-    return out;
   }
 
   private checkHorizon(horizon: number): void {

@@ -11,6 +11,17 @@ export function sortedQuantile(sorted: Float64Array, n: number, p: number): numb
   return sorted[i]! + f * (sorted[i + 1]! - sorted[i]!);
 }
 
+/** sortedQuantile of the n ascending values at a[off..off+n) (the same arithmetic). */
+export function sortedQuantileAt(a: Float64Array, off: number, n: number, p: number): number {
+  if (n <= 0) return NaN;
+  if (n === 1) return a[off]!;
+  const pos = p * (n - 1);
+  const i = Math.floor(pos);
+  if (i >= n - 1) return a[off + n - 1]!;
+  const f = pos - i;
+  return a[off + i]! + f * (a[off + i + 1]! - a[off + i]!);
+}
+
 /** Parses and checks quantile levels: each in (0, 1), ascending order not required. */
 export function checkLevels(levels: readonly number[]): void {
   for (const q of levels) {

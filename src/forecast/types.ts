@@ -26,6 +26,11 @@ export interface Forecaster {
 export interface QuantileForecaster extends Forecaster {
   /** Quantile forecasts: result[k][h-1] is quantile qs[k] at step h. */
   quantiles(horizon: number, qs: readonly number[]): Float64Array[];
+  /**
+   * The same values written into `out[offset + k * stride + h - 1]` (no allocation; the ensemble
+   * uses it on its hot path when a member has it).
+   */
+  quantilesInto?(horizon: number, qs: readonly number[], out: Float64Array, offset: number, stride: number): void;
 }
 
 export function isQuantileForecaster(f: Forecaster): f is QuantileForecaster {

@@ -39,4 +39,11 @@ export class WindowQuantileForecaster implements QuantileForecaster {
   quantiles(horizon: number, qs: readonly number[]): Float64Array[] {
     return qs.map((q) => new Float64Array(horizon).fill(this.win.quantile(q)));
   }
+
+  quantilesInto(horizon: number, qs: readonly number[], out: Float64Array, offset: number, stride: number): void {
+    for (let k = 0; k < qs.length; k++) {
+      const o = offset + k * stride;
+      out.fill(this.win.quantile(qs[k]!), o, o + horizon);
+    }
+  }
 }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { SortedWindow } from '../../src/forecast/sorted-window.js';
+import { SortedWindow, SortedWindowSet } from '../../src/forecast/sorted-window.js';
 import { sortedQuantile } from '../../src/forecast/quantile.js';
 import { WindowQuantileForecaster } from '../../src/forecast/window-quantile.js';
 
@@ -17,6 +17,32 @@ test('a sorted window holds exactly the last w values, in order, with their quan
       const sum = last.reduce((a, b) => a + b, 0);
       assert.ok(Math.abs(win.sum - sum) <= 1e-6 * Math.max(1, Math.abs(sum)) + 1e-3);
     }),
+  );
+});
+
+test('windows of a set read the quantiles of their own last w values whenever they are read', () => {
+  // pushes are merged lazily (one by one or in a batch, with evictions): reads at any moment,
+  // ties and windows shorter than the batch must all give the brute-force answer
+  const batch = fc.record({ window: fc.integer({ min: 0, max: 2 }), values: fc.array(fc.integer({ min: -20, max: 20 }), { maxLength: 24 }) });
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 40 }), fc.array(batch, { maxLength: 60 }), fc.double({ min: 0, max: 1, noNaN: true }), (w, batches, p) => {
+      const set = new SortedWindowSet(3, w);
+      const seen: number[][] = [[], [], []];
+      for (const { window, values } of batches) {
+        for (const v of values) {
+          set.push(window, v / 4);
+          seen[window]!.push(v / 4);
+        }
+        for (let i = 0; i < 3; i++) {
+          const last = Float64Array.from(seen[i]!.slice(-w)).sort();
+          assert.equal(set.size(i), last.length);
+          if (last.length === 0) assert.ok(Number.isNaN(set.quantile(i, p)));
+          else assert.equal(set.quantile(i, p), sortedQuantile(last, last.length, p));
+          assert.ok(Math.abs(set.sum(i) - last.reduce((a, b) => a + b, 0)) < 1e-9);
+        }
+      }
+    }),
+    { numRuns: 300 },
   );
 });
 

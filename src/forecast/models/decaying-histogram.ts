@@ -363,6 +363,15 @@ export class DecayingHistogramForecaster implements QuantileForecaster {
     return qs.map((q) => flat(horizon, !this.seen ? NaN : this.hist === null ? 0 : this.hist.percentile(q)));
   }
 
+  quantilesInto(horizon: number, qs: readonly number[], out: Float64Array, offset: number, stride: number): void {
+    checkHorizon(horizon);
+    checkLevels(qs);
+    for (let k = 0; k < qs.length; k++) {
+      const o = offset + k * stride;
+      out.fill(!this.seen ? NaN : this.hist === null ? 0 : this.hist.percentile(qs[k]!), o, o + horizon);
+    }
+  }
+
   private makeHistogram(firstBucket: number): DecayingHistogram {
     return new DecayingHistogram({
       firstBucket,
