@@ -3,7 +3,7 @@
 // (as Google's Autopilot recommender charges for changing its mind). Pure.
 import type { ProbForecast, QuantileForecaster } from './types.js';
 import { AnomalyDetector } from './anomaly.js';
-import { levelOrder, pinball, uncross } from './quantile.js';
+import { levelOrder, pinball } from './quantile.js';
 
 export interface EnsembleOptions {
   /** Quantile levels forecast and scored, each in (0, 1). */
@@ -71,16 +71,30 @@ export class EnsembleForecaster {
   private readonly blockSize: number;
   private nextBlock = 0;
   private evaluations = 0;
-  /** selected[slot] = member indices blended for a slot: a horizon group, or a group and level. */
-  private selected: number[][];
+  /**
+   * Member indices blended per slot (a horizon group, or a group and level), ascending:
+   * selected[slot * topK .. + selectedCount[slot]).
+   */
+  private readonly selected: Int32Array;
+  private readonly selectedCount: Int32Array;
   private readonly perLevel: boolean;
   /** 1 when a member's latest quantiles were all finite (a member not ready yet is never blended). */
   private readonly available: Uint8Array;
   private readonly scratchLoss: Float64Array;
   private readonly scratchOrder: Int32Array;
+  /** Per member: 1 while it is in the slot being reselected / needed by the blend. */
+  private readonly flags: Uint8Array;
   private cachedName: string | null = null;
-  /** The full-horizon forecast blended while scoring the latest sample (null once another arrives). */
-  private cached: ProbForecast | null = null;
+  /** Members' quantiles for a blend outside a scoring step: members x levels x horizon. */
+  private readonly liveQuantiles: Float64Array;
+  /** Members' point forecasts for a blend: members x horizon. */
+  private readonly memberMeans: Float64Array;
+  private readonly pointScratch: Float64Array;
+  /** The latest blend: levels x horizon quantiles and the mean (horizon). */
+  private readonly blendQuantiles: Float64Array;
+  private readonly blendMean: Float64Array;
+  /** True while the latest blend is the full-horizon one made at this sample's scoring step. */
+  private cached = false;
   private readonly nSlots: number;
   /** Group of each step (index h - 1). */
   private readonly groupOf: Int32Array;
@@ -118,23 +132,34 @@ export class EnsembleForecaster {
     for (let h = 1; h <= this.horizon; h++) this.groupOf[h - 1] = grouped ? horizonGroupOf(h) : 0;
     this.nGroups = this.groupOf[this.horizon - 1]! + 1;
     this.perLevel = options.perLevel ?? true;
-    this.available = new Uint8Array(members.length).fill(1);
-    this.scratchLoss = new Float64Array(members.length);
-    this.scratchOrder = new Int32Array(members.length);
-    this.nSlots = this.nGroups * (this.perLevel ? this.levels.length : 1);
+    const M = members.length;
+    const L = this.levels.length;
+    const H = this.horizon;
+    this.available = new Uint8Array(M).fill(1);
+    this.scratchLoss = new Float64Array(M);
+    this.scratchOrder = new Int32Array(M);
+    this.flags = new Uint8Array(M);
+    this.nSlots = this.nGroups * (this.perLevel ? L : 1);
     /** loss[slot * members + i] */
-    this.loss = new Float64Array(members.length * this.nSlots);
-    const nBlocks = Math.ceil(this.horizon / this.evalEvery) + 1;
+    this.loss = new Float64Array(M * this.nSlots);
+    const nBlocks = Math.ceil(H / this.evalEvery) + 1;
     this.blockOrigin = new Int32Array(nBlocks).fill(-1);
-    this.blockSize = members.length * this.levels.length * this.horizon;
+    this.blockSize = M * L * H;
     this.blocks = new Float64Array(nBlocks * this.blockSize);
-    this.ownBlocks = new Float64Array(nBlocks * this.levels.length * this.horizon);
-    this.selected = Array.from({ length: this.nSlots }, () => members.slice(0, this.topK).map((_, i) => i));
+    this.ownBlocks = new Float64Array(nBlocks * L * H);
+    this.liveQuantiles = new Float64Array(this.blockSize);
+    this.memberMeans = new Float64Array(M * H);
+    this.pointScratch = new Float64Array(H);
+    this.blendQuantiles = new Float64Array(L * H);
+    this.blendMean = new Float64Array(H);
+    this.selected = new Int32Array(this.nSlots * this.topK);
+    this.selectedCount = new Int32Array(this.nSlots).fill(this.topK);
+    for (let s = 0; s < this.nSlots; s++) for (let j = 0; j < this.topK; j++) this.selected[s * this.topK + j] = j;
     this.coverageRate = options.coverageRate ?? 0.05;
-    this.spread = new Float64Array(this.levels.length).fill(1);
+    this.spread = new Float64Array(L).fill(1);
     // the level nearest 0.5 anchors the spread correction
     let mi = 0;
-    for (let k = 1; k < this.levels.length; k++) if (Math.abs(this.levels[k]! - 0.5) < Math.abs(this.levels[mi]! - 0.5)) mi = k;
+    for (let k = 1; k < L; k++) if (Math.abs(this.levels[k]! - 0.5) < Math.abs(this.levels[mi]! - 0.5)) mi = k;
     this.medianIndex = mi;
   }
 
@@ -143,9 +168,10 @@ export class EnsembleForecaster {
   }
 
   update(y: number): void {
-    this.cached = null;
+    this.cached = false;
     const t = ++this.t;
-    for (const m of this.members) m.update(y);
+    const members = this.members;
+    for (let i = 0; i < members.length; i++) members[i]!.update(y);
     this.anomalies.update(y);
     if (Number.isFinite(y)) {
       this.nFinite++;
@@ -158,47 +184,105 @@ export class EnsembleForecaster {
   /** The blended probabilistic forecast for steps 1..horizon. */
   forecast(horizon = this.horizon): ProbForecast {
     // the scoring step already blended the full-horizon forecast for this sample: reuse it
-    const c = this.cached;
-    if (c !== null && horizon === this.horizon) {
-      return { ...c, mean: c.mean.slice(), quantiles: c.quantiles.map((q) => q.slice()), anomaly: { ...c.anomaly! } };
+    if (!(this.cached && horizon === this.horizon)) {
+      this.cached = false;
+      this.blendLive(horizon);
     }
-    return this.blendForecast(horizon);
+    const H = this.horizon;
+    const bq = this.blendQuantiles;
+    const quantiles: Float64Array[] = new Array(this.levels.length);
+    for (let k = 0; k < quantiles.length; k++) quantiles[k] = bq.slice(k * H, k * H + horizon);
+    return {
+      mean: this.blendMean.slice(0, horizon),
+      quantiles,
+      levels: this.levels,
+      confidence: this.confidence(),
+      anomaly: { ...this.anomalies.latest },
+      model: this.modelName(),
+    };
   }
 
-  private blendForecast(horizon: number): ProbForecast {
-    const L = this.levels.length;
-    const qs = this.levels.map(() => new Float64Array(horizon));
-    const mean = new Float64Array(horizon);
-    // each selected member's forecast, computed once
+  /** Blends from the members' current forecasts (outside a scoring step). */
+  private blendLive(horizon: number): void {
     const M = this.members.length;
-    const mq: Array<Float64Array[] | undefined> = new Array(M);
-    const mf: Array<Float64Array | undefined> = new Array(M);
-    for (const sel of this.selected) {
-      for (const i of sel) {
-        if (mq[i] !== undefined) continue;
-        mq[i] = this.members[i]!.quantiles(horizon, this.levels);
-        mf[i] = this.members[i]!.forecast(horizon);
+    const H = this.horizon;
+    const L = this.levels.length;
+    // each selected member's quantiles, computed once
+    const need = this.flags;
+    need.fill(0);
+    const sel = this.selected;
+    for (let s = 0; s < this.nSlots; s++) {
+      for (let j = s * this.topK, end = j + this.selectedCount[s]!; j < end; j++) {
+        const i = sel[j]!;
+        if (need[i] === 1) continue;
+        need[i] = 1;
+        this.memberQuantiles(i, horizon, this.liveQuantiles, i * L * H);
       }
     }
+    this.blend(horizon, this.liveQuantiles, 0);
+  }
+
+  /** Member i's quantiles at `horizon` into out[offset + k * H + h - 1]. */
+  private memberQuantiles(i: number, horizon: number, out: Float64Array, offset: number): void {
+    const m = this.members[i]!;
+    const H = this.horizon;
+    if (m.quantilesInto !== undefined) {
+      m.quantilesInto(horizon, this.levels, out, offset, H);
+      return;
+    }
+    const q = m.quantiles(horizon, this.levels);
+    for (let k = 0; k < q.length; k++) out.set(q[k]!.subarray(0, horizon), offset + k * H);
+  }
+
+  /**
+   * Blends the selected members into blendQuantiles / blendMean for steps 1..horizon. Member i's
+   * quantile k at step h is source[base + (i * L + k) * H + h - 1].
+   */
+  private blend(horizon: number, source: Float64Array, base: number): void {
+    const L = this.levels.length;
+    const H = this.horizon;
+    const M = this.members.length;
+    const K = this.topK;
+    const sel = this.selected;
+    const counts = this.selectedCount;
+    const qs = this.blendQuantiles;
+    const mean = this.blendMean;
+    // point forecasts of the members blended into the mean (the median's slots)
+    const need = this.flags;
+    need.fill(0);
+    const means = this.memberMeans;
+    for (let g = 0; g < this.nGroups; g++) {
+      const s = this.slot(g, this.medianIndex);
+      for (let j = s * K, end = j + counts[s]!; j < end; j++) {
+        const i = sel[j]!;
+        if (need[i] === 1) continue;
+        need[i] = 1;
+        const f = this.members[i]!.forecast(horizon, this.pointScratch);
+        for (let h = 0, o = i * H; h < horizon; h++, o++) means[o] = f[h]!;
+      }
+    }
+    void M;
     for (let h = 0; h < horizon; h++) {
-      const g = this.groupOf[Math.min(h, this.horizon - 1)]!;
+      const g = this.groupOf[Math.min(h, H - 1)]!;
       for (let k = 0; k < L; k++) {
         // equal-weight mean of the finite values of the slot's members
+        const s = this.slot(g, k);
         let sum = 0;
         let n = 0;
-        for (const i of this.selected[this.slot(g, k)]!) {
-          const v = mq[i]![k]![h]!;
+        for (let j = s * K, end = j + counts[s]!; j < end; j++) {
+          const v = source[base + (sel[j]! * L + k) * H + h]!;
           if (Number.isFinite(v)) {
             sum += v;
             n++;
           }
         }
-        qs[k]![h] = n > 0 ? sum / n : NaN;
+        qs[k * H + h] = n > 0 ? sum / n : NaN;
       }
+      const s = this.slot(g, this.medianIndex);
       let sum = 0;
       let n = 0;
-      for (const i of this.selected[this.slot(g, this.medianIndex)]!) {
-        const v = mf[i]![h]!;
+      for (let j = s * K, end = j + counts[s]!; j < end; j++) {
+        const v = means[sel[j]! * H + h]!;
         if (Number.isFinite(v)) {
           sum += v;
           n++;
@@ -207,25 +291,26 @@ export class EnsembleForecaster {
       mean[h] = n > 0 ? sum / n : NaN;
     }
     if (this.coverageRate > 0) {
-      const med = qs[this.medianIndex]!;
+      const med = this.medianIndex * H;
       for (let k = 0; k < L; k++) {
         if (k === this.medianIndex) continue;
-        const row = qs[k]!;
         const f = this.spread[k]!;
-        for (let h = 0; h < horizon; h++) row[h] = med[h]! + f * (row[h]! - med[h]!);
+        for (let h = 0, o = k * H; h < horizon; h++, o++) qs[o] = qs[med + h]! + f * (qs[o]! - qs[med + h]!);
       }
     }
-    for (const row of qs) for (let h = 0; h < horizon; h++) if (row[h]! < this.floor) row[h] = this.floor;
-    for (let h = 0; h < horizon; h++) if (mean[h]! < this.floor) mean[h] = this.floor;
-    uncross(qs, this.order, horizon);
-    return {
-      mean,
-      quantiles: qs,
-      levels: this.levels,
-      confidence: this.confidence(),
-      anomaly: { ...this.anomalies.latest },
-      model: this.modelName(),
-    };
+    const floor = this.floor;
+    for (let k = 0; k < L; k++) for (let h = 0, o = k * H; h < horizon; h++, o++) if (qs[o]! < floor) qs[o] = floor;
+    for (let h = 0; h < horizon; h++) if (mean[h]! < floor) mean[h] = floor;
+    // no crossing: non-decreasing in the level at every step
+    const order = this.order;
+    for (let h = 0; h < horizon; h++) {
+      let prev = -Infinity;
+      for (let j = 0; j < order.length; j++) {
+        const o = order[j]! * H + h;
+        if (qs[o]! < prev) qs[o] = prev;
+        prev = qs[o]!;
+      }
+    }
   }
 
   /**
@@ -243,19 +328,24 @@ export class EnsembleForecaster {
 
   explain(): EnsembleExplanation {
     return {
-      groups: this.selected.map((sel, slot) => {
+      groups: Array.from({ length: this.nSlots }, (_, slot) => {
         const g = this.perLevel ? Math.floor(slot / this.levels.length) : slot;
         const steps = Array.from(this.groupOf.keys()).filter((h) => this.groupOf[h] === g);
         return {
           from: steps[0]! + 1,
           to: steps[steps.length - 1]! + 1,
           level: this.perLevel ? this.levels[slot % this.levels.length]! : null,
-          selected: sel.map((i) => this.members[i]!.name),
+          selected: this.selectedOf(slot).map((i) => this.members[i]!.name),
           losses: this.members.map((m, i) => ({ model: m.name, loss: this.loss[slot * this.members.length + i]! })),
         };
       }),
       evaluations: this.evaluations,
     };
+  }
+
+  private selectedOf(slot: number): number[] {
+    const from = slot * this.topK;
+    return Array.from(this.selected.subarray(from, from + this.selectedCount[slot]!));
   }
 
   private openBlock(t: number): void {
@@ -267,27 +357,36 @@ export class EnsembleForecaster {
     this.ownLevel *= this.decay;
     const L = this.levels.length;
     const H = this.horizon;
-    let off = b * this.blockSize;
+    const blocks = this.blocks;
+    const base = b * this.blockSize;
     for (let i = 0; i < this.members.length; i++) {
-      const q = this.members[i]!.quantiles(H, this.levels);
+      const off = base + i * L * H;
+      this.memberQuantiles(i, H, blocks, off);
       let ok = 1;
-      for (let k = 0; k < L; k++) {
-        for (let h = 0; h < H; h++) if (!Number.isFinite(q[k]![h]!)) ok = 0;
-        this.blocks.set(q[k]!, off);
-        off += H;
+      for (let j = off, end = off + L * H; j < end; j++) {
+        const v = blocks[j]!;
+        if (v !== v || v === Infinity || v === -Infinity) {
+          ok = 0;
+          break;
+        }
       }
       this.available[i] = ok;
     }
     this.reselect();
-    this.cached = this.blendForecast(H);
-    const own = this.cached.quantiles;
-    for (let k = 0; k < L; k++) this.ownBlocks.set(own[k]!, (b * L + k) * H);
+    // the members' quantiles for this sample are in the block: blend from there
+    this.blend(H, blocks, base);
+    this.cached = true;
+    this.ownBlocks.set(this.blendQuantiles, b * L * H);
     this.blockOrigin[b] = t;
   }
 
   private score(t: number, y: number): void {
     const L = this.levels.length;
     const H = this.horizon;
+    const M = this.members.length;
+    const levels = this.levels;
+    const blocks = this.blocks;
+    const loss = this.loss;
     for (let b = 0; b < this.blockOrigin.length; b++) {
       const o = this.blockOrigin[b]!;
       if (o < 0) continue;
@@ -295,21 +394,20 @@ export class EnsembleForecaster {
       if (h < 1 || h > H) continue;
       let off = b * this.blockSize + h - 1;
       const g = this.groupOf[h - 1]!;
-      const M = this.members.length;
       for (let i = 0; i < M; i++) {
         for (let k = 0; k < L; k++) {
-          const q = this.blocks[off]!;
+          const q = blocks[off]!;
           // a member with nothing to say scores as forecasting 0
-          const l = Number.isFinite(q) ? pinball(y, q, this.levels[k]!) : Math.abs(y);
+          const l = Number.isFinite(q) ? pinball(y, q, levels[k]!) : Math.abs(y);
           off += H;
           const li = this.slot(g, k) * M + i;
-          this.loss[li] = this.loss[li]! + l;
+          loss[li] = loss[li]! + l;
         }
       }
       let l = 0;
       for (let k = 0; k < L; k++) {
         const q = this.ownBlocks[(b * L + k) * H + h - 1]!;
-        const tau = this.levels[k]!;
+        const tau = levels[k]!;
         l += pinball(y, q, tau);
         if (this.coverageRate > 0 && k !== this.medianIndex) {
           // upper levels miss when y lands above; lower levels when y lands below
@@ -326,10 +424,17 @@ export class EnsembleForecaster {
   /** Names of the members blended anywhere, joined by '+' (rebuilt only after a reselection). */
   private modelName(): string {
     if (this.cachedName === null) {
-      this.cachedName = [...new Set(this.selected.flat())]
-        .sort((a, b) => a - b)
-        .map((i) => this.members[i]!.name)
-        .join('+');
+      const used = this.flags;
+      used.fill(0);
+      for (let s = 0; s < this.nSlots; s++) {
+        for (let j = s * this.topK, end = j + this.selectedCount[s]!; j < end; j++) used[this.selected[j]!] = 1;
+      }
+      let name = '';
+      for (let i = 0; i < used.length; i++) {
+        if (used[i] !== 1) continue;
+        name = name === '' ? this.members[i]!.name : `${name}+${this.members[i]!.name}`;
+      }
+      this.cachedName = name;
     }
     return this.cachedName;
   }
@@ -343,16 +448,22 @@ export class EnsembleForecaster {
     if (this.evaluations < this.minEvaluations) return;
     const pen = 1 - this.switchPenalty;
     const M = this.members.length;
+    const K = this.topK;
     const adjusted = this.scratchLoss;
     const order = this.scratchOrder;
+    const current = this.flags;
+    const sel = this.selected;
     for (let s = 0; s < this.nSlots; s++) {
-      const cur = this.selected[s]!;
+      const from = s * K;
+      const count = this.selectedCount[s]!;
+      current.fill(0);
+      for (let j = from; j < from + count; j++) current[sel[j]!] = 1;
       // insertion sort of the available members by adjusted loss (ties: lower index first)
       let n = 0;
       for (let i = 0; i < M; i++) {
         if (this.available[i] !== 1) continue;
         const l = this.loss[s * M + i]!;
-        const v = cur.includes(i) ? l * pen : l;
+        const v = current[i] === 1 ? l * pen : l;
         adjusted[i] = v;
         let j = n++;
         while (j > 0 && adjusted[order[j - 1]!]! > v) {
@@ -362,11 +473,24 @@ export class EnsembleForecaster {
         order[j] = i;
       }
       if (n === 0) continue;
-      const k = Math.min(this.topK, n);
-      const next = Array.from(order.subarray(0, k)).sort((a, b) => a - b);
-      if (next.length !== cur.length || next.some((v, j) => v !== cur[j])) this.cachedName = null;
-      this.selected[s] = next;
+      const k = Math.min(K, n);
+      // the k best, by member index
+      for (let a = 1; a < k; a++) {
+        const v = order[a]!;
+        let j = a - 1;
+        while (j >= 0 && order[j]! > v) {
+          order[j + 1] = order[j]!;
+          j--;
+        }
+        order[j + 1] = v;
+      }
+      let same = k === count;
+      for (let j = 0; j < k; j++) {
+        if (sel[from + j] !== order[j]) same = false;
+        sel[from + j] = order[j]!;
+      }
+      this.selectedCount[s] = k;
+      if (!same) this.cachedName = null;
     }
   }
-
 }
