@@ -74,7 +74,7 @@ export class ConformalForecaster implements QuantileForecaster {
     this.pending = new Float64Array(H * H);
     this.pendingValid = new Uint8Array(H);
     this.scratch = new Float64Array(H);
-    this.errors = new SortedWindowSet(H, this.window);
+    this.errors = new SortedWindowSet(H, this.window, { sums: false });
     this.scaled = options.scaled ?? false;
     this.calibrateEvery = options.calibrateEvery ?? 1;
     this.scaleAlpha = options.scaleAlpha ?? 0.1;
@@ -155,33 +155,27 @@ export class ConformalForecaster implements QuantileForecaster {
 
   quantiles(horizon: number, qs: readonly number[], out?: Float64Array[]): Float64Array[] {
     const rows = out ?? qs.map(() => new Float64Array(horizon));
-    const point = this.forecast(horizon, this.scratch);
-    for (let k = 0; k < qs.length; k++) this.fillLevel(horizon, qs[k]!, point, rows[k]!, 0);
+    for (let k = 0; k < qs.length; k++) this.quantilesInto(horizon, qs.slice(k, k + 1), rows[k]!, 0, horizon);
     return rows;
   }
 
   /** Quantile qs[k] at step h into out[offset + k * stride + h - 1] (no allocation). */
   quantilesInto(horizon: number, qs: readonly number[], out: Float64Array, offset: number, stride: number): void {
     const point = this.forecast(horizon, this.scratch);
-    for (let k = 0; k < qs.length; k++) this.fillLevel(horizon, qs[k]!, point, out, offset + k * stride);
-  }
-
-  /** Steps 1..horizon of level q into out[offset..]: the point plus the calibrated error quantile. */
-  private fillLevel(horizon: number, q: number, point: Float64Array, out: Float64Array, offset: number): void {
     const scale = this.currentScale();
     const errors = this.errors;
+    const L = qs.length;
     for (let h = 1; h <= horizon; h++) {
       // the step whose errors calibrate h: itself, or the longest shorter step with enough errors
       let src = h;
       while (src > 1 && errors.size(src - 1) < this.minErrors) src--;
-      const n = errors.size(src - 1);
       const p = point[h - 1]!;
-      if (n === 0) {
-        out[offset + h - 1] = p;
+      if (errors.size(src - 1) === 0) {
+        for (let k = 0, o = offset + h - 1; k < L; k++, o += stride) out[o] = p;
         continue;
       }
       const widen = (src === h ? 1 : Math.sqrt(h / src)) * scale;
-      out[offset + h - 1] = p + widen * errors.quantile(src - 1, q);
+      for (let k = 0, o = offset + h - 1; k < L; k++, o += stride) out[o] = p + widen * errors.quantile(src - 1, qs[k]!);
     }
   }
 

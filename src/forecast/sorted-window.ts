@@ -41,7 +41,10 @@ export class SortedWindowSet {
   private readonly pending: Int32Array;
   private readonly sums: Float64Array;
 
-  constructor(count: number, capacity: number) {
+  /** False: sums are not kept (sum() is NaN); a push is then a ring write. */
+  private readonly keepSums: boolean;
+
+  constructor(count: number, capacity: number, options: { sums?: boolean } = {}) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`window must be a positive integer, got ${capacity}`);
     if (!Number.isInteger(count) || count < 1) throw new RangeError(`window count must be a positive integer, got ${count}`);
     this.count = count;
@@ -53,7 +56,8 @@ export class SortedWindowSet {
     this.head = new Int32Array(count);
     this.merged = new Int32Array(count);
     this.pending = new Int32Array(count);
-    this.sums = new Float64Array(count);
+    this.keepSums = options.sums ?? true;
+    this.sums = new Float64Array(count).fill(this.keepSums ? 0 : NaN);
   }
 
   /** Values held by window i (at most the capacity). */
@@ -62,7 +66,7 @@ export class SortedWindowSet {
     return n < this.capacity ? n : this.capacity;
   }
 
-  /** Sum of the values held by window i. */
+  /** Sum of the values held by window i (NaN when the set keeps no sums). */
   sum(i: number): number {
     return this.sums[i]!;
   }
@@ -74,12 +78,14 @@ export class SortedWindowSet {
     const base = i * R;
     const head = this.head[i]!;
     const k = this.pending[i]!;
-    let sum = this.sums[i]!;
-    if (this.merged[i]! + k >= cap) {
-      const old = head >= cap ? head - cap : head - cap + R;
-      sum -= this.ring[base + old]!;
+    if (this.keepSums) {
+      let sum = this.sums[i]!;
+      if (this.merged[i]! + k >= cap) {
+        const old = head >= cap ? head - cap : head - cap + R;
+        sum -= this.ring[base + old]!;
+      }
+      this.sums[i] = sum + x;
     }
-    this.sums[i] = sum + x;
     this.ring[base + head] = x;
     this.head[i] = head + 1 === R ? 0 : head + 1;
     this.pending[i] = k + 1;
@@ -160,13 +166,23 @@ export class SortedWindowSet {
       }
       n -= e;
     }
-    // merge the new values in from the back
+    // merge the new values in from the back (values below the smallest new one stay)
     let w = off + n + k - 1;
     let r = off + n - 1;
-    for (let j = k - 1; j >= 0; j--) {
-      const x = A[j]!;
-      while (r >= off && s[r]! > x) s[w--] = s[r--]!;
-      s[w--] = x;
+    let j = k - 1;
+    if (n > 0 && A[0]! >= s[off]!) {
+      // no new value goes below the first: the scan needs no bound
+      for (; j >= 0; j--) {
+        const x = A[j]!;
+        while (s[r]! > x) s[w--] = s[r--]!;
+        s[w--] = x;
+      }
+    } else {
+      for (; j >= 0; j--) {
+        const x = A[j]!;
+        while (r >= off && s[r]! > x) s[w--] = s[r--]!;
+        s[w--] = x;
+      }
     }
     this.merged[i] = n + k;
   }

@@ -196,7 +196,8 @@ export class ArForecaster implements Forecaster {
       this.rowInto(t);
       if (this.lambda !== 1) {
         const lam = this.lambda;
-        for (let i = 0; i < P * P; i++) this.A[i]! *= lam;
+        const A = this.A;
+        for (let i = 0; i < P; i++) for (let j = i * P, end = j + i; j <= end; j++) A[j]! *= lam;
         for (let i = 0; i < P; i++) this.c[i]! *= lam;
       }
       this.accumulate(1, carry);
@@ -222,6 +223,10 @@ export class ArForecaster implements Forecaster {
     for (let i = 1; i <= this.p; i++) x[i] = this.zRing[(s - i) % Z]!;
   }
 
+  /**
+   * A += sign x x', c += sign x target. Only A's lower triangle and diagonal are kept: the
+   * Cholesky solve reads nothing else (the matrix is symmetric, entry by entry exactly so).
+   */
   private accumulate(sign: number, target: number): void {
     const P = this.P;
     const x = this.x;
@@ -229,7 +234,7 @@ export class ArForecaster implements Forecaster {
     for (let i = 0; i < P; i++) {
       const xi = sign * x[i]!;
       const row = i * P;
-      for (let j = 0; j < P; j++) A[row + j]! += xi * x[j]!;
+      for (let j = 0; j <= i; j++) A[row + j]! += xi * x[j]!;
       this.c[i]! += xi * target;
     }
   }
