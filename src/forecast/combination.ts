@@ -1,6 +1,7 @@
 // Forecast combination: the equal-weight mean of several point forecasters, itself a point
 // forecaster (averaging point forecasts cuts their error variance; conformal calibration of the
 // mean then gives tighter honest intervals than averaging each model's own intervals).
+import { fillRange } from './models/common.js';
 import type { Forecaster } from './types.js';
 
 export class MeanForecaster implements Forecaster {
@@ -19,7 +20,7 @@ export class MeanForecaster implements Forecaster {
 
   forecast(horizon: number, into?: Float64Array): Float64Array {
     const out = into ?? new Float64Array(horizon);
-    out.fill(0, 0, horizon);
+    fillRange(out, 0, 0, horizon);
     if (this.scratch.length < horizon) this.scratch = new Float64Array(horizon);
     let n = 0;
     for (const m of this.models) {
@@ -28,7 +29,7 @@ export class MeanForecaster implements Forecaster {
       n++;
       for (let h = 0; h < horizon; h++) out[h] = out[h]! + f[h]!;
     }
-    if (n === 0) return out.fill(NaN, 0, horizon);
+    if (n === 0) return fillRange(out, NaN, 0, horizon);
     for (let h = 0; h < horizon; h++) out[h] = out[h]! / n;
     return out;
   }

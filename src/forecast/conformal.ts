@@ -2,6 +2,7 @@
 // empirical distribution of its OWN recent errors, per horizon step (split-conformal style, with a
 // sliding calibration window so it adapts to changes in volatility).
 import type { Forecaster, QuantileForecaster } from './types.js';
+import { fillRange } from './models/common.js';
 import { SortedWindowSet } from './sorted-window.js';
 
 export interface ConformalOptions {
@@ -141,7 +142,7 @@ export class ConformalForecaster implements QuantileForecaster {
   forecast(horizon: number, into?: Float64Array): Float64Array {
     this.checkHorizon(horizon);
     const out = into ?? new Float64Array(horizon);
-    if (this.t < 0 || this.model.ready === false) return out.fill(NaN, 0, horizon);
+    if (this.t < 0 || this.model.ready === false) return fillRange(out, NaN, 0, horizon);
     if (this.latestStale) return this.model.forecast(horizon, out);
     const o = (this.t % this.horizon) * this.horizon;
     for (let h = 0; h < horizon; h++) out[h] = this.pending[o + h]!;

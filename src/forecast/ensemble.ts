@@ -3,6 +3,7 @@
 // (as Google's Autopilot recommender charges for changing its mind). Pure.
 import type { ProbForecast, QuantileForecaster } from './types.js';
 import { AnomalyDetector } from './anomaly.js';
+import { fillRange } from './models/common.js';
 import { levelOrder, pinball } from './quantile.js';
 
 export interface EnsembleOptions {
@@ -191,9 +192,15 @@ export class EnsembleForecaster {
     const H = this.horizon;
     const bq = this.blendQuantiles;
     const quantiles: Float64Array[] = new Array(this.levels.length);
-    for (let k = 0; k < quantiles.length; k++) quantiles[k] = bq.slice(k * H, k * H + horizon);
+    for (let k = 0; k < quantiles.length; k++) {
+      const row = new Float64Array(horizon);
+      for (let h = 0, o = k * H; h < horizon; h++, o++) row[h] = bq[o]!;
+      quantiles[k] = row;
+    }
+    const mean = new Float64Array(horizon);
+    for (let h = 0; h < horizon; h++) mean[h] = this.blendMean[h]!;
     return {
-      mean: this.blendMean.slice(0, horizon),
+      mean,
       quantiles,
       levels: this.levels,
       confidence: this.confidence(),
@@ -209,7 +216,7 @@ export class EnsembleForecaster {
     const L = this.levels.length;
     // each selected member's quantiles, computed once
     const need = this.flags;
-    need.fill(0);
+    fillRange(need, 0, 0, need.length);
     const sel = this.selected;
     for (let s = 0; s < this.nSlots; s++) {
       for (let j = s * this.topK, end = j + this.selectedCount[s]!; j < end; j++) {
@@ -249,7 +256,7 @@ export class EnsembleForecaster {
     const mean = this.blendMean;
     // point forecasts of the members blended into the mean (the median's slots)
     const need = this.flags;
-    need.fill(0);
+    fillRange(need, 0, 0, need.length);
     const means = this.memberMeans;
     for (let g = 0; g < this.nGroups; g++) {
       const s = this.slot(g, this.medianIndex);
@@ -425,7 +432,7 @@ export class EnsembleForecaster {
   private modelName(): string {
     if (this.cachedName === null) {
       const used = this.flags;
-      used.fill(0);
+      fillRange(used, 0, 0, used.length);
       for (let s = 0; s < this.nSlots; s++) {
         for (let j = s * this.topK, end = j + this.selectedCount[s]!; j < end; j++) used[this.selected[j]!] = 1;
       }
@@ -456,7 +463,7 @@ export class EnsembleForecaster {
     for (let s = 0; s < this.nSlots; s++) {
       const from = s * K;
       const count = this.selectedCount[s]!;
-      current.fill(0);
+      fillRange(current, 0, 0, M);
       for (let j = from; j < from + count; j++) current[sel[j]!] = 1;
       // insertion sort of the available members by adjusted loss (ties: lower index first)
       let n = 0;

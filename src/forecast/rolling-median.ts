@@ -2,6 +2,7 @@
 // alternative to exponential smoothing for series with isolated spikes (a one-sample burst does
 // not move it) and for short alternating patterns.
 import type { Forecaster } from './types.js';
+import { fillRange } from './models/common.js';
 import { SortedWindow } from './sorted-window.js';
 
 export interface RollingMedianOptions {
@@ -31,6 +32,6 @@ export class RollingMedianForecaster implements Forecaster {
   }
 
   forecast(horizon: number, into?: Float64Array): Float64Array {
-    return (into ?? new Float64Array(horizon)).fill(this.win.size ? this.win.quantile(0.5) : NaN, 0, horizon);
+    return fillRange(into ?? new Float64Array(horizon), this.win.size ? this.win.quantile(0.5) : NaN, 0, horizon);
   }
 }

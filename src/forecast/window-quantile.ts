@@ -1,4 +1,5 @@
 // Empirical quantiles of a sliding window of recent samples, flat over the horizon.
+import { fillRange } from './models/common.js';
 import { SortedWindow } from './sorted-window.js';
 import type { QuantileForecaster } from './types.js';
 
@@ -33,7 +34,7 @@ export class WindowQuantileForecaster implements QuantileForecaster {
   }
 
   forecast(horizon: number, into?: Float64Array): Float64Array {
-    return (into ?? new Float64Array(horizon)).fill(this.win.size ? this.win.sum / this.win.size : NaN, 0, horizon);
+    return fillRange(into ?? new Float64Array(horizon), this.win.size ? this.win.sum / this.win.size : NaN, 0, horizon);
   }
 
   quantiles(horizon: number, qs: readonly number[]): Float64Array[] {
@@ -43,7 +44,7 @@ export class WindowQuantileForecaster implements QuantileForecaster {
   quantilesInto(horizon: number, qs: readonly number[], out: Float64Array, offset: number, stride: number): void {
     for (let k = 0; k < qs.length; k++) {
       const o = offset + k * stride;
-      out.fill(this.win.quantile(qs[k]!), o, o + horizon);
+      fillRange(out, this.win.quantile(qs[k]!), o, o + horizon);
     }
   }
 }

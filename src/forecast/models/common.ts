@@ -69,8 +69,15 @@ export function checkLevels(qs: readonly number[]): void {
 
 /** A horizon-long array filled with one value. */
 export function flat(horizon: number, value: number, into?: Float64Array): Float64Array {
-  const out = into ?? new Float64Array(horizon);
-  out.fill(value, 0, horizon);
+  return fillRange(into ?? new Float64Array(horizon), value, 0, horizon);
+}
+
+/**
+ * out[from..to) = value; returns out. A plain loop: TypedArray.prototype.fill is a runtime call
+ * that costs more than the few values the hot paths fill.
+ */
+export function fillRange<T extends Float64Array | Uint8Array>(out: T, value: number, from: number, to: number): T {
+  for (let i = from; i < to; i++) out[i] = value;
   return out;
 }
 

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { InputError } from '../../core/errors.js';
 import type { QuantileForecaster } from '../types.js';
-import { checkHorizon, checkLevels, flat, isMissing, parseOptions } from './common.js';
+import { checkHorizon, checkLevels, fillRange, flat, isMissing, parseOptions } from './common.js';
 
 /** When a weight's exponent would pass 2^MAX_DECAY_EXPONENT the reference time moves forward (as VPA). */
 const MAX_DECAY_EXPONENT = 100;
@@ -368,7 +368,7 @@ export class DecayingHistogramForecaster implements QuantileForecaster {
     checkLevels(qs);
     for (let k = 0; k < qs.length; k++) {
       const o = offset + k * stride;
-      out.fill(!this.seen ? NaN : this.hist === null ? 0 : this.hist.percentile(qs[k]!), o, o + horizon);
+      fillRange(out, !this.seen ? NaN : this.hist === null ? 0 : this.hist.percentile(qs[k]!), o, o + horizon);
     }
   }
 
