@@ -25,7 +25,9 @@ export type EventType =
   | 'preempted'
   | 'credits'
   | 'bond'
-  | 'market';
+  | 'market'
+  // the spot auction: an interruptible instance gets notice before it is stopped (with the deadline)
+  | 'preemption-notice';
 
 export interface ServerEvent {
   id: number;

@@ -34,14 +34,39 @@ export const burstSchema = z
     path: ['spikes'],
   });
 
-export const interruptibilitySchema = z.strictObject({
-  /** How well the workload tolerates being interrupted (preempted, paused, migrated). */
-  tolerance: z.enum(['none', 'low', 'medium', 'high']),
-  /** Most interruptions per day it accepts. */
-  maxPerDay: z.number().int().min(0).max(1440),
-  /** Longest interruption it accepts, seconds. */
-  maxDurationSeconds: z.number().finite().min(0).max(86_400),
-});
+/**
+ * The pre-negotiated penalty of preempting an uninterruptible spot instance (issue 5): a fee paid
+ * by the displacing tenant to the victim's tenant, a reduction of the displacing tenant's bidding
+ * priority, or both.
+ */
+export const preemptionPenaltySchema = z
+  .strictObject({
+    /** Fee, credits (booked as integer microcredits, money). */
+    feeCredits: z.number().finite().min(0).max(1e9).optional(),
+    /** Bidding-priority points taken from the displacing tenant (booked as milli-points). */
+    priorityReduction: z.number().finite().min(0).max(1e6).optional(),
+  })
+  .refine((p) => (p.feeCredits ?? 0) > 0 || (p.priorityReduction ?? 0) > 0, { message: 'charge a fee (feeCredits), a priority reduction (priorityReduction), or both' });
+export type PreemptionPenaltyBody = z.infer<typeof preemptionPenaltySchema>;
+
+export const interruptibilitySchema = z
+  .strictObject({
+    /** How well the workload tolerates being interrupted (preempted, paused, migrated); 'none' = uninterruptible. */
+    tolerance: z.enum(['none', 'low', 'medium', 'high']),
+    /** Most interruptions per day it accepts. */
+    maxPerDay: z.number().int().min(0).max(1440),
+    /** Longest interruption it accepts, seconds. */
+    maxDurationSeconds: z.number().finite().min(0).max(86_400),
+    /** Spot auction: notice before an interruptible instance is stopped (default the auction's, 120 s). */
+    noticeSeconds: z.number().finite().min(0).max(86_400).optional(),
+    /** Spot auction: no preemption before the instance has run this long (default the auction's, 600 s). */
+    minRuntimeSeconds: z.number().finite().min(0).max(30 * 86_400).optional(),
+    /** Spot auction: the penalty of preempting it anyway (uninterruptible profiles, tolerance 'none'). */
+    penalty: preemptionPenaltySchema.optional(),
+  })
+  .superRefine((v, ctx) => {
+    if (v.penalty !== undefined && v.tolerance !== 'none') ctx.addIssue({ code: 'custom', message: "only an uninterruptible profile (tolerance 'none') carries a preemption penalty", path: ['penalty'] });
+  });
 
 export const workloadProfileSchema = z.strictObject({
   /** Profile id; generated when absent. Re-submitting an id replaces that profile. */
@@ -60,6 +85,8 @@ export const workloadProfileSchema = z.strictObject({
   interruptibility: interruptibilitySchema,
   /** Expected total runtime (for the estimate in the instance status). */
   expectedRuntimeSeconds: z.number().finite().gt(0).max(10 * 365 * 86_400).optional(),
+  /** Spot auction: pressure on and sensitivity to memory bandwidth / caches, 0..1 (default 0). */
+  memoryIntensity: z.number().finite().min(0).max(1).optional(),
 });
 export type WorkloadProfileBody = z.infer<typeof workloadProfileSchema>;
 
@@ -72,6 +99,10 @@ export const bidSchema = z.strictObject({
   price: z.number().finite().gt(0).max(1e9),
   /** Defaults to the profile's priority. */
   priority: prioritySchema.optional(),
+  /** Preemption penalty (uninterruptible profiles); overrides the profile's `interruptibility.penalty`. */
+  penalty: preemptionPenaltySchema.optional(),
+  /** The bid expires if it is still pending this long after submission (default: never). */
+  expiresInSeconds: z.number().finite().gt(0).max(365 * 86_400).optional(),
 });
 export type BidBody = z.infer<typeof bidSchema>;
 
@@ -94,12 +125,30 @@ export const resourceRequestSchema = z.strictObject({
   networkKiBps: quantity.optional(),
 });
 
+/** Instance labels the borrow/lend negotiation reads (src/server/markets/negotiation-statements.ts). */
+export const SLA_CLASS_LABEL = 'prescient.io/sla-class';
+export const CRITICALITY_LABEL = 'prescient.io/criticality';
+export const SLA_CLASS_VALUES = ['gold', 'silver', 'bronze', 'best-effort'] as const;
+
+const labelsSchema = z.record(z.string().min(1).max(64), z.string().max(256)).superRefine((labels, ctx) => {
+  const sla = labels[SLA_CLASS_LABEL];
+  if (sla !== undefined && !(SLA_CLASS_VALUES as readonly string[]).includes(sla)) {
+    ctx.addIssue({ code: 'custom', message: `must be one of ${SLA_CLASS_VALUES.join(', ')}, got "${sla}"`, path: [SLA_CLASS_LABEL] });
+  }
+  const crit = labels[CRITICALITY_LABEL];
+  if (crit !== undefined) {
+    const n = crit.trim() === '' ? NaN : Number(crit);
+    if (!(Number.isFinite(n) && n >= 0 && n <= 1)) ctx.addIssue({ code: 'custom', message: `must be a number from 0 to 1, got "${crit}"`, path: [CRITICALITY_LABEL] });
+  }
+});
+
 export const instanceCreateSchema = z.strictObject({
   id: idSchema,
   tenant: idSchema.optional(),
   priority: prioritySchema.default('normal'),
   request: resourceRequestSchema,
-  labels: z.record(z.string().min(1).max(64), z.string().max(256)).optional(),
+  /** Free-form; `prescient.io/sla-class` (gold, silver, bronze, best-effort) and `prescient.io/criticality` (0..1) are validated. */
+  labels: labelsSchema.optional(),
 });
 export type InstanceCreateBody = z.infer<typeof instanceCreateSchema>;
 
@@ -187,3 +236,24 @@ export const availabilityQuery = z.strictObject({
   level: z.coerce.number().finite().gt(0).lt(1).optional(),
   access_token: z.string().optional(),
 });
+
+/** One resource of an explicit borrow/lend statement: what the instance needs and what it offers to lend. */
+const statementAmount = z.strictObject({
+  /** Predicted need over the next rounds (replaces the forecast's). */
+  need: quantity.optional(),
+  /** Units it is willing to lend now (its need becomes at most entitlement - offer). */
+  offer: quantity.optional(),
+});
+
+/**
+ * An explicit statement for the borrow/lend negotiation (POST /v1/instances/:id/statement). It
+ * holds for `validSeconds` (default 60), then the forecast alone states for the instance again.
+ */
+export const negotiationStatementSchema = z
+  .strictObject({
+    cpuMillicores: statementAmount.optional(),
+    memoryMiB: statementAmount.optional(),
+    validSeconds: z.number().finite().gt(0).max(3600).default(60),
+  })
+  .refine((s) => s.cpuMillicores !== undefined || s.memoryMiB !== undefined, { message: 'state cpuMillicores and/or memoryMiB (need and/or offer)' });
+export type NegotiationStatementBody = z.infer<typeof negotiationStatementSchema>;

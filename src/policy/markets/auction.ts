@@ -798,6 +798,25 @@ export class SpotMarket {
     this.addToSums(to, ru.stats, ru.bid, 1);
   }
 
+  /**
+   * Why a pending bid waits: its value, and its score and interference on its best host (hosts
+   * where it fits first, then by score), with whether it fits there. Undefined for an unknown bid.
+   */
+  quote(bidId: string): { value: number; hostId: string | null; score: number; interference: number; fits: boolean } | undefined {
+    const p = this.pendingBids.get(bidId);
+    if (!p) return undefined;
+    const value = this.value(p.bid);
+    const wi = this.options.weights.interference;
+    let best: { hostId: string; score: number; interference: number; fits: boolean } | null = null;
+    for (const [hid, hs] of this.hosts) {
+      const fits = this.shortOf(hs, p.stats, p.bid.request) === null;
+      const it = wi > 0 ? this.interference(hid, { stats: p.stats, memoryIntensity: p.bid.memoryIntensity }).total : 0;
+      const score = value - wi * it;
+      if (!best || (fits && !best.fits) || (fits === best.fits && score > best.score + 1e-12)) best = { hostId: hid, score, interference: it, fits };
+    }
+    return best ? { value, ...best } : { value, hostId: null, score: value, interference: 0, fits: false };
+  }
+
   isRunning(id: string): boolean {
     return this.runningMap.has(id);
   }
