@@ -98,6 +98,8 @@ interface StoredHost {
   loanSeq: number;
   loans: Array<[string, LendResource, string, string, number, number]>;
   starved: NegotiationState['starved'];
+  /** Explicit statements of members still valid when written (they expire on their own). */
+  explicit?: Record<string, ExplicitStatement>;
 }
 
 interface Writes {
@@ -480,6 +482,7 @@ export class NegotiationComponent implements MarketComponent {
       { loanSeq: s.loanSeq, loans: s.loans.map(([lid, resource, lender, borrower, amount, sinceMs]) => ({ id: lid, resource, lender, borrower, amount, sinceMs })), starved: s.starved },
       nowMs,
     );
+    for (const [mid, e] of Object.entries(s.explicit ?? {})) if (h.neg.isMember(mid) && e.untilMs > nowMs && !this.explicit.has(mid)) this.explicit.set(mid, e);
     return h;
   }
 
@@ -570,6 +573,10 @@ export class NegotiationComponent implements MarketComponent {
       loanSeq: st.loanSeq,
       loans: st.loans.map((l) => [l.id, l.resource, l.lender, l.borrower, l.amount, l.sinceMs]),
       starved: st.starved,
+      explicit: Object.fromEntries(h.neg.memberIds().flatMap((id) => {
+        const e = this.explicit.get(id);
+        return e ? [[id, e]] : [];
+      })),
     };
   }
 
@@ -586,6 +593,8 @@ export class NegotiationComponent implements MarketComponent {
       atMs: nowMs,
     };
     this.explicit.set(id, ex);
+    const host = this.hostOf(id);
+    if (host) this.pending.hosts.add(host);
     return ex;
   }
 
@@ -679,6 +688,6 @@ function diffRows(from: ReadonlyMap<string, number>, to: ReadonlyMap<string, num
 function parseStored(x: unknown): StoredHost | undefined {
   const s = x as Partial<StoredHost> | undefined;
   if (!s || s.v !== 1 || !Array.isArray(s.members) || !Array.isArray(s.loans)) return undefined;
-  return { v: 1, capacity: s.capacity ?? { cpuMillicores: 0, memoryMiB: 0 }, members: s.members, loans: s.loans, loanSeq: typeof s.loanSeq === 'number' ? s.loanSeq : 0, starved: s.starved ?? {} };
+  return { v: 1, capacity: s.capacity ?? { cpuMillicores: 0, memoryMiB: 0 }, members: s.members, loans: s.loans, loanSeq: typeof s.loanSeq === 'number' ? s.loanSeq : 0, starved: s.starved ?? {}, explicit: s.explicit ?? {} };
 }
 

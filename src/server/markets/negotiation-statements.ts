@@ -9,7 +9,8 @@
 //                   1. an explicit `need` (POST /v1/instances/:id/statement, valid for its
 //                      `validSeconds`) replaces the forecast's;
 //                   2. otherwise the forecast's quantile at `needLevel` (default 0.9) for the next
-//                      step; without a forecast, the usage;
+//                      step; without a forecast, the usage; with neither (a new instance), its
+//                      whole entitlement (it lends nothing before anything is known about it);
 //                   3. an explicit `offer` then caps it: need = min(need, entitlement - offer), so
 //                      the instance lends at least what it offered (in whole grains);
 //                 and the negotiator itself never lets the need go below the usage (it takes
@@ -69,7 +70,7 @@ export interface StatementInputs {
 }
 
 /** Where each resource's need came from (for GET /v1/hosts/:id/negotiation). */
-export type NeedSource = 'explicit' | 'forecast' | 'usage' | 'offer';
+export type NeedSource = 'explicit' | 'forecast' | 'usage' | 'entitlement' | 'offer';
 
 export function needOf(
   usage: number,
@@ -88,9 +89,13 @@ export function needOf(
     if (Number.isFinite(q)) {
       need = Math.max(0, q);
       source = 'forecast';
-    } else {
-      need = Number.isFinite(usage) ? usage : 0;
+    } else if (Number.isFinite(usage)) {
+      need = usage;
       source = 'usage';
+    } else {
+      // nothing known yet (no sample, no forecast, no statement): it keeps its entitlement
+      need = entitlement;
+      source = 'entitlement';
     }
   }
   if (explicit?.offer !== undefined) {
