@@ -993,10 +993,10 @@ export class ControlLoop {
     return out;
   }
 
-  private async commit(audit: AuditInput[], nowMs: number): Promise<{ ok: boolean; error?: string }> {
+  private async commit(audit: AuditInput[], nowMs: number, flushMarkets = false): Promise<{ ok: boolean; error?: string }> {
     const pend = this.pending;
     pend.audit.push(...audit);
-    const market: MarketWrites | undefined = this.o.markets?.takeWrites();
+    const market: MarketWrites | undefined = this.o.markets?.takeWrites(flushMarkets);
     if (pend.instances.size === 0 && pend.hosts.size === 0 && pend.audit.length === 0 && pend.forecasts.size === 0 && pend.retired.size === 0 && !market) return { ok: true };
     const patches: InstancePatch[] = [];
     for (const [id, c] of pend.instances) {
@@ -1113,7 +1113,7 @@ export class ControlLoop {
     if (this.running) await this.running.catch(() => undefined);
     const p = this.pending;
     if (this.loaded && (p.audit.length > 0 || p.instances.size > 0 || p.hosts.size > 0 || p.forecasts.size > 0 || p.retired.size > 0 || this.o.markets)) {
-      await this.commit([], this.clock.nowMs());
+      await this.commit([], this.clock.nowMs(), true);
     }
   }
 

@@ -60,7 +60,7 @@ export interface ServiceOptions {
    * or the accepting driver (real drivers cannot stop an instance); set
    * `credits.preemption.allowEvict` to decide yourself.
    */
-  markets?: false | { credits?: CreditsMarketOptions; extra?: readonly MarketComponentFactory[] };
+  markets?: false | { credits?: CreditsMarketOptions; extra?: readonly MarketComponentFactory[]; flushEveryTicks?: number; nettedKinds?: readonly string[] };
   /** Persist the simulated fleet's telemetry (default true). */
   persistFleetTelemetry?: boolean;
   onError?: (err: unknown, where: string) => void;
@@ -177,6 +177,8 @@ export async function startService(o: ServiceOptions = {}): Promise<Service> {
           registry: metrics.registry,
           credits: { ...(marketOptions.credits ?? {}), preemption: { allowEvict: canEvict, ...(marketOptions.credits?.preemption ?? {}) } },
           ...(marketOptions.extra ? { extra: marketOptions.extra } : {}),
+          ...(marketOptions.flushEveryTicks !== undefined ? { flushEveryTicks: marketOptions.flushEveryTicks } : {}),
+          ...(marketOptions.nettedKinds ? { nettedKinds: marketOptions.nettedKinds } : {}),
         })
       : undefined;
     const loop = new ControlLoop({

@@ -398,3 +398,32 @@ test('property: after any sequence of ticks, bonds, stops and deletes every asse
     { numRuns: 12 },
   );
 });
+
+test('routine accrual is written once per window, netted per account; anything else, or a stop, writes at once', async () => {
+  let w = await marketWorld({ hosts: H, instances: [{ id: 'm1', cls: 't3.micro', mode: 'standard' }, { id: 'u1', cls: 't3.micro', mode: 'unlimited' }], stepSeconds: 60, service: { markets: { flushEveryTicks: 5 } } });
+  try {
+    for (let k = 0; k < 3; k++) await w.tick({ m1: 50, u1: 100 });
+    assert.equal(await w.store.balance(ALL_TENANTS, 'credits:m1', 'credit'), 0, 'not yet written');
+    for (let k = 0; k < 2; k++) await w.tick({ m1: 50, u1: 100 });
+    assert.equal(await w.store.balance(ALL_TENANTS, 'credits:m1', 'credit'), 5 * 150, 'written at the end of the window: 5 x (200 - 50) x 60 s / 60,000');
+    const rows = await w.store.listLedger(ALL_TENANTS, 'credits:m1');
+    assert.equal(rows.length, 1, 'one netted row for the window');
+    assert.match(rows[0]!.reason, /^credit-accrual \(net of 10 entries\)$/);
+    assert.deepEqual(await w.storeBalances('credit'), w.svc.loop.markets!.ledger.accounts('credit'));
+    // a non-routine entry (the surplus charged on a delete) is written with the next commit, with the window so far
+    await w.tick({ m1: 50, u1: 2000 });
+    assert.equal((await w.store.listLedger(ALL_TENANTS, 'credits:m1')).length, 1);
+    await w.inject({ method: 'DELETE', url: '/v1/instances/u1' });
+    await w.tick({ m1: 50 });
+    assert.deepEqual(await w.storeBalances('credit'), w.svc.loop.markets!.ledger.accounts('credit'));
+    assert.ok((await w.store.balance(ALL_TENANTS, SYSTEM.SURPLUS_CHARGES, 'money')) > 0);
+    // a clean stop mid-window writes it; the restart continues from there
+    await w.tick({ m1: 50 });
+    const mem = w.svc.loop.markets!.ledger.accounts('credit');
+    w = await w.restart();
+    assert.deepEqual(w.svc.loop.markets!.ledger.accounts('credit'), mem);
+    assert.deepEqual(await w.storeTotals(), ZERO_TOTALS);
+  } finally {
+    await w.close();
+  }
+});

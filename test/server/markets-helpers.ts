@@ -71,7 +71,9 @@ export async function marketWorld(o: { hosts: Array<{ id: string; cpu: number }>
   if (!o.seeded) await seedStore(store, o.hosts, o.instances);
   const clock = o.clock ?? new ManualClock(T0);
   const stepSeconds = o.stepSeconds ?? 60;
-  const t = await startTestService({ store, fleet: false, policy: 'static', stepSeconds, clock, ...(o.service ?? {}) });
+  // every tick's entries written at once (flushEveryTicks 1), unless the test says otherwise
+  const markets = o.service?.markets === false ? false : { flushEveryTicks: 1, ...(o.service?.markets ?? {}) };
+  const t = await startTestService({ store, fleet: false, policy: 'static', stepSeconds, clock, ...(o.service ?? {}), markets });
   const events: ServerEvent[] = [];
   t.svc.events.subscribe((e) => events.push(e));
   let seq = 0;

@@ -472,6 +472,11 @@ export class CreditBook {
     return [...this.instances.keys()];
   }
 
+  /** The instance's live state (read only; no copy, no balances: for per-step loops). */
+  peek(id: string): Readonly<CreditInstanceState> | undefined {
+    return this.instances.get(id);
+  }
+
   /** An instance's book state as plain data (what a live shell persists; balances live in the ledger). */
   exportState(id: string): CreditInstanceExport {
     const s = this.get(id);

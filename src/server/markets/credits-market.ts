@@ -229,7 +229,7 @@ export class CreditsMarket implements MarketComponent {
     this.specs.delete(id);
     if (!this.book.has(id)) return;
     if (cause === 'deleted' || cause === 'terminated') this.book.terminate(id, nowMs);
-    else if (this.book.state(id).running) this.book.stop(id, nowMs);
+    else if (this.book.peek(id)!.running) this.book.stop(id, nowMs);
   }
 
   snapshot(): unknown {
@@ -249,7 +249,7 @@ export class CreditsMarket implements MarketComponent {
     if (this.reconcileAtFirstTick) {
       this.reconcileAtFirstTick = false;
       for (const id of this.book.ids()) {
-        if (ctx.instances.has(id) || !this.book.state(id).running) continue;
+        if (ctx.instances.has(id) || !this.book.peek(id)!.running) continue;
         this.book.stop(id, nowMs);
       }
     }
@@ -261,9 +261,10 @@ export class CreditsMarket implements MarketComponent {
     }
 
     // 1. credits
-    for (const [id, m] of ctx.instances) {
-      if (!this.book.has(id) || m.state.hostId === null) continue;
-      const st = this.book.state(id);
+    for (const id of this.book.ids()) {
+      const m = ctx.instances.get(id);
+      if (!m || m.state.hostId === null) continue;
+      const st = this.book.peek(id)!;
       if (!st.running) continue;
       const usage = m.state.lastUsage.cpu;
       const demand = Number.isFinite(usage) && usage > 0 ? usage : 0;
@@ -296,12 +297,22 @@ export class CreditsMarket implements MarketComponent {
       }
     }
 
-    // 2. multipliers
+    // 2. multipliers, and each host's observed and predicted demand (one pass)
+    const level = this.pre.level;
+    const hostNeed = new Map<string, { observed: number; predicted: number }>();
     for (const [id, m] of ctx.instances) {
-      if (m.state.hostId === null) continue;
+      const hid = m.state.hostId;
+      if (hid === null) continue;
       const usage = m.state.lastUsage.cpu;
       const f = ctx.latestForecast(id)?.cpu ?? ctx.forecasts.get(id)?.cpu ?? null;
-      this.multipliers.update(id, { bondUnits: this.bondUnits(id), forecast: f, ...(Number.isFinite(usage) ? { currentDemand: usage } : {}) });
+      // a NaN demand (no sample this tick) reads as "no current demand": the factor decays toward 1
+      this.multipliers.update(id, { bondUnits: this.bondUnits(id), forecast: f, currentDemand: usage });
+      if (!this.pre.enabled) continue;
+      const d = demandOf(m, f, level);
+      let h = hostNeed.get(hid);
+      if (!h) hostNeed.set(hid, (h = { observed: 0, predicted: 0 }));
+      h.observed += d.observed;
+      h.predicted += d.predicted;
     }
 
     // 3. preemption: ends of holds, then shortfalls
@@ -311,7 +322,14 @@ export class CreditsMarket implements MarketComponent {
       delete c.preempt;
       if (m) this.release(ctx, out, id, m, c, [CR.PREEMPTION_HOLD_ENDED], policyResize, migrating);
     }
-    if (this.pre.enabled) this.preemptShortHosts(ctx, out, policyResize, migrating);
+    if (this.pre.enabled) {
+      const short: string[] = [];
+      for (const [hid, h] of hostNeed) {
+        const host = ctx.hosts.get(hid);
+        if (host && host.state.on && Math.max(h.observed, h.predicted) > host.state.capacity.cpu) short.push(hid);
+      }
+      if (short.length > 0) this.preemptShortHosts(ctx, out, short, hostNeed, policyResize, migrating);
+    }
 
     // caps in effect (the runtime lowers the planned resize, or adds one)
     let byCredits = 0;
@@ -374,44 +392,36 @@ export class CreditsMarket implements MarketComponent {
     return h.state.capacity.cpu - used;
   }
 
-  private preemptShortHosts(ctx: MarketTickContext, out: MarketTickOutput, policyResize: ReadonlyMap<string, number>, migrating: ReadonlySet<string>): void {
+  private preemptShortHosts(
+    ctx: MarketTickContext,
+    out: MarketTickOutput,
+    short: readonly string[],
+    hostNeed: ReadonlyMap<string, { observed: number; predicted: number }>,
+    policyResize: ReadonlyMap<string, number>,
+    migrating: ReadonlySet<string>,
+  ): void {
     const level = this.pre.level;
-    const byHost = new Map<string, Array<{ m: ManagedInstance; observed: number; predicted: number }>>();
+    const residents = new Map<string, ManagedInstance[]>(short.map((h) => [h, []]));
     for (const m of ctx.instances.values()) {
       const hid = m.state.hostId;
-      if (hid === null) continue;
-      const alloc = m.state.allocation.cpu;
-      const capTo = (x: number) => (Number.isFinite(alloc) ? Math.min(x, alloc) : x);
-      const u = m.state.lastUsage.cpu;
-      const observed = Number.isFinite(u) && u > 0 ? capTo(u) : 0;
-      const f: ProbForecast | undefined = ctx.latestForecast(m.state.id)?.cpu ?? ctx.forecasts.get(m.state.id)?.cpu;
-      const q = f ? quantileAt(f, level, 1) : NaN;
-      const predicted = Number.isFinite(q) && q > 0 ? capTo(q) : observed;
-      let list = byHost.get(hid);
-      if (!list) byHost.set(hid, (list = []));
-      list.push({ m, observed, predicted });
+      if (hid !== null) residents.get(hid)?.push(m);
     }
-    for (const [hid, list] of byHost) {
-      const h = ctx.hosts.get(hid);
-      if (!h || !h.state.on) continue;
+    for (const hid of short) {
+      const h = ctx.hosts.get(hid)!;
       const capacity = h.state.capacity.cpu;
-      let observed = 0;
-      let predicted = 0;
-      for (const x of list) {
-        observed += x.observed;
-        predicted += x.predicted;
-      }
+      const { observed, predicted } = hostNeed.get(hid)!;
       const need = Math.max(observed, predicted);
-      if (!(need > capacity)) continue;
       const shortfall = Math.ceil(need - capacity);
+      const list = residents.get(hid)!;
       const hostReasons = [CR.HOST_SHORT, kv('host', hid), kv('capacityMillicores', capacity), kv('observedMillicores', Math.round(observed)), kv('predictedMillicores', Math.round(predicted)), kv('level', level)];
       const candidates: VictimCandidate[] = [];
-      for (const x of list) {
-        const id = x.m.state.id;
-        if (x.m.priority === 'critical' || migrating.has(id)) continue;
-        const usage = Math.max(x.observed, x.predicted);
+      for (const m of list) {
+        const id = m.state.id;
+        if (m.priority === 'critical' || migrating.has(id)) continue;
+        const d = demandOf(m, ctx.latestForecast(id)?.cpu ?? ctx.forecasts.get(id)?.cpu ?? null, level);
+        const usage = Math.max(d.observed, d.predicted);
         if (!(usage > 0)) continue;
-        candidates.push({ id, multiplier: this.multiplierOf(id).value, usageMillicores: usage, floorMillicores: this.floorOf(x.m) });
+        candidates.push({ id, multiplier: this.multiplierOf(id).value, usageMillicores: usage, floorMillicores: this.floorOf(m) });
       }
       const allowEvict = this.pre.allowEvict && ctx.nowMs >= this.evictBlockedUntilMs;
       const sel = selectVictims(shortfall, candidates, { allowEvict });
@@ -443,7 +453,8 @@ export class CreditsMarket implements MarketComponent {
 
   private floorOf(m: ManagedInstance): number {
     const id = m.state.id;
-    if (this.book.has(id)) return this.book.state(id).cls.baselineMillicores;
+    const st = this.book.peek(id);
+    if (st) return st.cls.baselineMillicores;
     return Math.floor(this.pre.floorShare * m.request.cpuMillicores);
   }
 
@@ -543,6 +554,20 @@ export class CreditsMarket implements MarketComponent {
     if (r.ok) this.o.metrics?.bonds.inc(units);
     return r;
   }
+}
+
+/** An instance's CPU demand on its host: observed and predicted (quantile `level`, next step), each capped by its allocation. */
+function demandOf(m: ManagedInstance, f: ProbForecast | null, level: number): { observed: number; predicted: number } {
+  const alloc = m.state.allocation.cpu;
+  const u = m.state.lastUsage.cpu;
+  let observed = Number.isFinite(u) && u > 0 ? u : 0;
+  const q = f ? quantileAt(f, level, 1) : NaN;
+  let predicted = Number.isFinite(q) && q > 0 ? q : observed;
+  if (Number.isFinite(alloc)) {
+    if (observed > alloc) observed = alloc;
+    if (predicted > alloc) predicted = alloc;
+  }
+  return { observed, predicted };
 }
 
 function round6(x: number): number {

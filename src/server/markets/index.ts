@@ -20,6 +20,10 @@ export interface MarketSetup {
   registry?: Registry;
   /** More components, after the built-in ones. */
   extra?: readonly MarketComponentFactory[];
+  /** MarketRuntimeOptions.flushEveryTicks (default one model hour of ticks). */
+  flushEveryTicks?: number;
+  /** MarketRuntimeOptions.nettedKinds (default ['credit-accrual']). */
+  nettedKinds?: readonly string[];
 }
 
 export function createMarketRuntime(o: MarketSetup): MarketRuntime {
@@ -28,5 +32,10 @@ export function createMarketRuntime(o: MarketSetup): MarketRuntime {
     (ledger, stepMs) => new CreditsMarket(ledger, { ...(o.credits ?? {}), ...(metrics ? { metrics } : {}) }, stepMs),
     ...(o.extra ?? []),
   ];
-  return new MarketRuntime({ components: factories, stepMs: o.stepMs });
+  return new MarketRuntime({
+    components: factories,
+    stepMs: o.stepMs,
+    ...(o.flushEveryTicks !== undefined ? { flushEveryTicks: o.flushEveryTicks } : {}),
+    ...(o.nettedKinds ? { nettedKinds: o.nettedKinds } : {}),
+  });
 }

@@ -29,6 +29,16 @@ export interface MarketRuntimeOptions {
   components: ReadonlyArray<MarketComponent | MarketComponentFactory>;
   /** Model milliseconds per tick (the loop's stepSeconds x 1000). */
   stepMs: number;
+  /**
+   * Ticks between writes of routine entries (kinds in `nettedKinds`), netted per (account, asset)
+   * over the window, with the component states and the clock. Any other entry (a charge, a bond,
+   * an expiry...), a store write, a failed commit to retry, an API operation or the loop's stop
+   * writes everything at once. Default: one model hour (3,600,000 / stepMs ticks, at least 1).
+   * A crash loses at most the window: the books restart from the last write, consistently.
+   */
+  flushEveryTicks?: number;
+  /** Entry kinds that are routine (netted over the window). Default ['credit-accrual']. */
+  nettedKinds?: readonly string[];
 }
 
 /** What the loop hands the runtime each tick. */
@@ -66,11 +76,46 @@ interface Sink {
   prefix: string;
 }
 
-/** Converts journal entries into store rows: each move is -amount on `from`, +amount on `to`, one group per entry. */
-export function journalRows(entries: readonly JournalEntry[], groupOf: (e: JournalEntry) => string): LedgerEntryInput[] {
+/**
+ * Converts journal entries into store rows: each move is -amount on `from`, +amount on `to`, one
+ * group per entry. Entries whose kind is in `netted` are summed per (account, asset) first: one
+ * row per account for all of them (group `<prefix>/net:<first seq>-<last seq>`), before the others.
+ */
+export function journalRows(entries: readonly JournalEntry[], groupOf: (e: JournalEntry) => string, netted: ReadonlySet<string> = new Set(), netPrefix = 'mkt'): LedgerEntryInput[] {
   const rows: LedgerEntryInput[] = [];
+  const net = new Map<string, { account: string; asset: Asset; delta: number; ref: string | null; kind: string }>();
+  let first = -1;
+  let last = -1;
+  let count = 0;
+  const add = (account: string, asset: Asset, delta: number, ref: string | null, kind: string) => {
+    const k = `${asset}\u0000${account}`;
+    const n = net.get(k);
+    if (!n) net.set(k, { account, asset, delta, ref, kind });
+    else {
+      n.delta += delta;
+      if (n.ref !== ref) n.ref = null;
+      if (n.kind !== kind) n.kind = 'netted';
+    }
+  };
   for (const e of entries) {
-    if (e.moves.length === 0) continue;
+    if (e.moves.length === 0 || !netted.has(e.kind)) continue;
+    if (first < 0) first = e.seq;
+    last = e.seq;
+    count++;
+    for (const m of e.moves) {
+      add(m.from, m.asset, -m.amount, e.ref, e.kind);
+      add(m.to, m.asset, m.amount, e.ref, e.kind);
+    }
+  }
+  if (count > 0) {
+    const group = `${netPrefix}/net:${first}-${last}`;
+    for (const n of net.values()) {
+      if (n.delta === 0) continue;
+      rows.push({ account: n.account, asset: n.asset, delta: n.delta, reason: `${n.kind} (net of ${count} entries)`, ref: n.ref, group });
+    }
+  }
+  for (const e of entries) {
+    if (e.moves.length === 0 || netted.has(e.kind)) continue;
     const group = groupOf(e);
     const reason = e.reasons.length > 0 ? `${e.kind}: ${e.reasons.join(', ')}`.slice(0, 500) : e.kind;
     for (const m of e.moves) {
@@ -101,10 +146,19 @@ export class MarketRuntime {
   private wallNow: () => number = () => 0;
   /** Entries by the group their rows were given (group = prefix + seq). */
   private readonly groups = new WeakMap<JournalEntry, string>();
+  private readonly flushEvery: number;
+  private readonly netted: ReadonlySet<string>;
+  private ticksSinceFlush = 0;
+  /** A pending entry is not routine: write at the next commit. */
+  private urgent = false;
 
   constructor(o: MarketRuntimeOptions) {
     if (!(Number.isSafeInteger(o.stepMs) && o.stepMs > 0)) throw new RangeError(`stepMs must be a positive whole number of milliseconds, got ${o.stepMs}`);
     this.stepMs = o.stepMs;
+    const every = o.flushEveryTicks ?? Math.max(1, Math.round(3_600_000 / o.stepMs));
+    if (!(Number.isSafeInteger(every) && every >= 1)) throw new RangeError(`flushEveryTicks must be a whole number >= 1, got ${every}`);
+    this.flushEvery = every;
+    this.netted = new Set(o.nettedKinds ?? ['credit-accrual']);
     this.pending = { entries: [], prefix: 'mkt:0' };
     this.ledger = new Ledger({
       keepJournal: false,
@@ -113,6 +167,7 @@ export class MarketRuntime {
         if (!s) return;
         this.groups.set(e, `${s.prefix}/j:${e.seq}`);
         s.entries.push(e);
+        if (!this.netted.has(e.kind) && e.moves.length > 0) this.urgent = true;
       },
     });
     const names = new Set<string>();
@@ -216,6 +271,7 @@ export class MarketRuntime {
   /** One market round: every component in order; their proposals merged into the policy's plan. */
   tick(input: MarketTickInput): MarketRound {
     this.clockMs += this.stepMs;
+    this.ticksSinceFlush++;
     const ctx: MarketTickContext = {
       tick: input.tick,
       nowMs: this.clockMs,
@@ -265,9 +321,17 @@ export class MarketRuntime {
 
   // ------------------------------------------------------------------------------ commit
 
-  /** Everything to write with the next commit (journal entries, component states, store writes). */
-  takeWrites(): MarketWrites | undefined {
+  /**
+   * Everything to write with this commit (journal entries, component states, the clock, store
+   * writes), or undefined when nothing is due yet (routine entries wait for their window; `force`:
+   * write now, e.g. when the loop stops).
+   */
+  takeWrites(force = false): MarketWrites | undefined {
     if (!this.restored) return undefined;
+    const due = force || this.urgent || this.ticksSinceFlush >= this.flushEvery || this.pendingWrites.length > 0 || this.unwrittenStates.size > 0;
+    if (!due) return undefined;
+    this.ticksSinceFlush = 0;
+    this.urgent = false;
     const states = this.statesNow();
     const w: MarketWrites = { entries: this.pending.entries, states, writes: this.pendingWrites };
     this.pending = { entries: [], prefix: this.pending.prefix };
@@ -278,7 +342,7 @@ export class MarketRuntime {
 
   /** Writes them inside the caller's transaction: ledger rows (one atomic append), states, then the store writes. */
   async writeInto(tx: Store, w: MarketWrites, wallMs: number): Promise<void> {
-    const rows = journalRows(w.entries, (e) => this.groups.get(e) ?? `mkt:${this.epoch}/j:${e.seq}`);
+    const rows = journalRows(w.entries, (e) => this.groups.get(e) ?? `mkt:${this.epoch}/j:${e.seq}`, this.netted, `mkt:${this.epoch}`);
     if (rows.length > 0) await tx.appendLedger(rows, wallMs, { allowNegative: NEGATIVE_ALLOWED_PREFIXES });
     for (const [key, state] of w.states) await tx.putMarketState(key, state, wallMs);
     for (const write of w.writes) await write(tx, wallMs);
@@ -288,6 +352,7 @@ export class MarketRuntime {
   restoreWrites(w: MarketWrites): void {
     this.pending.entries.unshift(...w.entries);
     this.pendingWrites.unshift(...w.writes);
+    this.urgent = true; // retried with the next commit
     for (const [k, s] of w.states) if (!this.unwrittenStates.has(k)) this.unwrittenStates.set(k, s);
   }
 
@@ -305,7 +370,7 @@ export class MarketRuntime {
     const exclusive = this.exclusive;
     if (!store || !exclusive || !this.restored) throw new Error('the market runtime is not started');
     return exclusive(async () => {
-      const before = this.takeWrites()!;
+      const before = this.takeWrites(true)!;
       const local: Sink = { entries: [], prefix: this.pending.prefix };
       this.sink = local;
       let r: ReturnType<typeof fn>;
@@ -417,6 +482,7 @@ export function mergePlan(
     if (prevHooks) hooks.set(merged, prevHooks);
     addHook(merged, p.hooks);
   }
+  const noop = new Set<Action>();
   for (const [id, cap] of caps) {
     const m = instances.get(id);
     if (!m) continue;
@@ -437,10 +503,12 @@ export function mergePlan(
       hooks.delete(actions[k]!);
       actions[k] = capped;
       if (h) hooks.set(capped, h);
+      // capped back to what it has already: nothing to apply (no audit entry every tick while a cap holds)
+      if (!h && capped.cpu === m.state.allocation.cpu && capped.memory === m.state.allocation.memory) noop.add(capped);
     } else if (m.state.allocation.cpu > cap.cpu) {
       resizeAt.set(id, actions.length);
       actions.push(resizeAction(id, cap.cpu, m.state.allocation.memory, cap.reasons));
     }
   }
-  return { plan: { ...policyPlan, actions }, hooks };
+  return { plan: { ...policyPlan, actions: noop.size > 0 ? actions.filter((a) => !noop.has(a)) : actions }, hooks };
 }
