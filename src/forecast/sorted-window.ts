@@ -6,8 +6,12 @@ import { sortedQuantileAt } from './quantile.js';
 
 /** Pushes buffered before a merge is forced (at most the capacity). */
 const MAX_PENDING = 16;
-/** From this many buffered pushes on a read merges them in one pass instead of one by one. */
-const MERGE_FROM = 4;
+/**
+ * Cost of inserting or evicting one value by bisection and memmove, in values moved by a merge
+ * pass (measured: the fast engine's windows of 24-288 values read every 1-6 pushes, the default
+ * engine's read every 12). Fewer buffered values than the window's size / this go in one by one.
+ */
+const SEQUENTIAL_COST = 32;
 
 /** Scratch for a merge: the buffered values and the evicted ones, each sorted. */
 const pendingScratch = new Float64Array(MAX_PENDING);
@@ -19,7 +23,7 @@ const evictedScratch = new Float64Array(MAX_PENDING);
  * dominated short backtests).
  *
  * A push writes the value into the window's ring and updates its sum: O(1). The sorted copy is
- * brought up to date at the next read (or after MAX_PENDING pushes): a few pushes are inserted
+ * brought up to date at the next read (or after MAX_PENDING pushes): a few (see SEQUENTIAL_COST) are inserted
  * one by one (binary search and a memmove each, an eviction and an insertion fused into one
  * shift); more are sorted and merged with the window in one pass, after the evicted values are
  * compacted out. Either way the sorted array is the sorted multiset of the last `capacity`
@@ -116,7 +120,8 @@ export class SortedWindowSet {
     let oldSlot = newSlot - n;
     if (oldSlot < 0) oldSlot += R;
     this.pending[i] = 0;
-    if (k < MERGE_FROM) {
+    // one by one, or one merge pass over the window (two when values leave)
+    if (SEQUENTIAL_COST * (k + e) < (e > 0 ? 2 * n : n)) {
       for (let j = 0; j < k; j++) {
         const x = ring[base + newSlot]!;
         newSlot = newSlot + 1 === R ? 0 : newSlot + 1;
