@@ -17,7 +17,7 @@ import { generateToken, randomId, sha256Hex } from './auth.js';
 import { systemClock, type Clock } from './clock.js';
 import { ControlLoop, describeError, type ControlLoopOptions } from './control-loop.js';
 import { EventBus } from './events.js';
-import { createMarketRuntime, type CreditsMarketOptions, type MarketComponentFactory } from './markets/index.js';
+import { bindAuction, createMarketRuntime, DEFAULT_NEGOTIATION_MS, negotiationOf, type AuctionComponentOptions, type CreditsMarketOptions, type MarketComponentFactory } from './markets/index.js';
 import { ServerMetrics } from './metrics.js';
 import { SimulatedFleet } from './sim-fleet.js';
 import { TelemetryWriter } from './telemetry-writer.js';
@@ -61,6 +61,13 @@ export interface ServiceOptions {
    * `credits.preemption.allowEvict` to decide yourself.
    */
   markets?: false | { credits?: CreditsMarketOptions; extra?: readonly MarketComponentFactory[]; flushEveryTicks?: number; nettedKinds?: readonly string[] };
+  /**
+   * The spot auction (with the markets): SpotMarket options and how often it runs. Default on with
+   * the embedded fleet's or the accepting driver (it places and stops instances), off otherwise.
+   */
+  auction?: false | Omit<AuctionComponentOptions, 'store' | 'registry'>;
+  /** Borrow/lend negotiation round period, ms (default 100; 0 = off). */
+  negotiationMs?: number;
   /** Persist the simulated fleet's telemetry (default true). */
   persistFleetTelemetry?: boolean;
   onError?: (err: unknown, where: string) => void;
@@ -179,6 +186,10 @@ export async function startService(o: ServiceOptions = {}): Promise<Service> {
           ...(marketOptions.extra ? { extra: marketOptions.extra } : {}),
           ...(marketOptions.flushEveryTicks !== undefined ? { flushEveryTicks: marketOptions.flushEveryTicks } : {}),
           ...(marketOptions.nettedKinds ? { nettedKinds: marketOptions.nettedKinds } : {}),
+          store,
+          clock,
+          auction: o.auction ?? (canEvict ? {} : false),
+          negotiation: o.negotiationMs === 0 ? false : { intervalMs: o.negotiationMs ?? DEFAULT_NEGOTIATION_MS, onError },
         })
       : undefined;
     const loop = new ControlLoop({
@@ -213,6 +224,9 @@ export async function startService(o: ServiceOptions = {}): Promise<Service> {
           }
         : {}),
     });
+    bindAuction(markets, { upsertInstance: (r) => loop.upsertInstance(r), ...(fleet ? { world: fleet } : {}), wallPerMarketMs: tickMs / (stepSeconds * 1000) });
+    const negotiation = negotiationOf(markets);
+    negotiation?.bind(loop);
     await loop.load();
 
     const app = await buildApp({
@@ -243,7 +257,10 @@ export async function startService(o: ServiceOptions = {}): Promise<Service> {
     }, 60_000);
     prune.unref();
 
-    if (!o.manualTicks) loop.start();
+    if (!o.manualTicks) {
+      loop.start();
+      negotiation?.start();
+    }
 
     let closed = false;
     return {
@@ -261,6 +278,7 @@ export async function startService(o: ServiceOptions = {}): Promise<Service> {
         if (closed) return;
         closed = true;
         clearInterval(prune);
+        await negotiation?.stop();
         await loop.stop();
         await app.close();
         await Promise.all(persisting);

@@ -851,6 +851,13 @@ export class AuctionComponent implements MarketComponent {
   }
 }
 
+/** Connects a runtime's auction (if it has one) to the loop and the simulated world. */
+export function bindAuction(runtime: { component<T extends MarketComponent>(name: string): T | undefined } | undefined, b: AuctionBindings): AuctionComponent | undefined {
+  const a = runtime?.component<AuctionComponent>(AUCTION_COMPONENT);
+  a?.bind(b);
+  return a;
+}
+
 function emptyInfo(): BidAuctionInfo {
   return { status: 'waiting', lastRoundAtMs: null, tick: null, value: null, score: null, interference: null, hostId: null, reasons: [], instanceId: null };
 }

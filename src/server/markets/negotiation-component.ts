@@ -657,6 +657,11 @@ export class NegotiationComponent implements MarketComponent {
   }
 }
 
+/** A runtime's negotiation component, if it has one. */
+export function negotiationOf(runtime: { component<T extends MarketComponent>(name: string): T | undefined } | undefined): NegotiationComponent | undefined {
+  return runtime?.component<NegotiationComponent>(NEGOTIATION_COMPONENT);
+}
+
 function fin(x: number): number {
   return Number.isFinite(x) ? x : 0;
 }

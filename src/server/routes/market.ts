@@ -3,13 +3,17 @@
 //   POST /submit_bid                = POST /v1/bids
 //   GET  /get_instance_status       = GET  /v1/instances/:id/status
 //   POST /provide_runtime_feedback  = POST /v1/instances/:id/feedback
-// plus GET /v1/profiles[/:id] and GET /v1/bids[/:id].
-import { GLOBAL_POLICY, type InstanceRecord, type Principal } from '../../core/store.js';
+// plus GET /v1/profiles[/:id], GET /v1/bids[/:id] (with the auction's view of the bid),
+// DELETE /v1/bids/:id (cancel an open bid), GET /v1/market/auction (the last auction round), and
+// the borrow/lend routes of ./negotiation.ts.
+import { ALL_TENANTS, GLOBAL_POLICY, type BidRecord, type InstanceRecord, type Principal } from '../../core/store.js';
 import type { TelemetryBatch } from '../../core/telemetry.js';
 import { randomId, sha256Hex } from '../auth.js';
-import { badRequest, notFound } from '../errors.js';
+import { ApiError, badRequest, notFound } from '../errors.js';
 import { principalOf, type Api, type ApiContext } from '../app.js';
 import { estimateRuntime } from '../market.js';
+import { AUCTION_COMPONENT, type AuctionComponent, type AuctionSummary } from '../markets/auction-component.js';
+import type { BidPayload } from '../markets/auction-bids.js';
 import {
   bidSchema,
   idParams,
@@ -23,6 +27,7 @@ import {
 } from '../schemas.js';
 import { forecastOf, instanceInScope, instanceJson, multiplierOf, ownerTenant, scopeOf } from './common.js';
 import { registerMarketsRoutes } from './markets.js';
+import { registerNegotiationRoutes } from './negotiation.js';
 
 const MARKET = ['market'];
 
@@ -56,6 +61,13 @@ export function registerMarketRoutes(app: Api, ctx: ApiContext): void {
   });
 
   // ---------------------------------------------------------------- bids
+  const auction = () => ctx.loop.markets?.component<AuctionComponent>(AUCTION_COMPONENT);
+  /** A bid as the API shows it: an accepted bid's instance (the spot instance takes the bid's id), and the auction's view. */
+  const bidJson = (r: BidRecord) => ({
+    ...r,
+    instanceId: r.instanceId ?? (r.state === 'accepted' ? r.id : null),
+    auction: auction()?.bidInfo(r.id) ?? null,
+  });
   const submitBid = async (p: Principal, body: BidBody) => {
     const tenant = ownerTenant(p, body.tenant);
     const scope = scopeOf(p);
@@ -67,6 +79,25 @@ export function registerMarketRoutes(app: Api, ctx: ApiContext): void {
     }
     const priceMicrocredits = Math.round(body.price * 1e6);
     if (!Number.isSafeInteger(priceMicrocredits) || priceMicrocredits <= 0) throw badRequest('price: must be at least 0.000001 credits', 'price');
+    // the spot auction: an uninterruptible workload states its preemption penalty (bid or profile)
+    const interruptibility = (profile.payload as WorkloadProfileBody | undefined)?.interruptibility;
+    const uninterruptible = interruptibility?.tolerance === 'none';
+    if (body.penalty !== undefined && !uninterruptible) throw badRequest(`penalty: profile "${profile.id}" is interruptible (tolerance "${interruptibility?.tolerance ?? 'unknown'}"): only an uninterruptible workload carries a preemption penalty`, 'penalty');
+    if (uninterruptible && body.penalty === undefined && interruptibility?.penalty === undefined) {
+      throw badRequest(`penalty: profile "${profile.id}" is uninterruptible (tolerance "none"): state the preemption penalty (feeCredits and/or priorityReduction) in the bid or the profile`, 'penalty');
+    }
+    if (body.id !== undefined && (await ctx.store.getInstance(ALL_TENANTS, body.id))) {
+      throw new ApiError(409, 'conflict', `an instance "${body.id}" exists: an admitted bid creates its spot instance under the bid's id`, 'id');
+    }
+    const now = ctx.clock.nowMs();
+    const auctionNow = ctx.loop.markets?.nowMs;
+    const payload: BidPayload = {
+      price: body.price,
+      unit: 'credits/hour',
+      ...(body.penalty ? { penalty: body.penalty } : {}),
+      // expiry in market time (the auction's clock), from the submission on
+      ...(body.expiresInSeconds !== undefined ? { expiresAtMs: (auctionNow ?? now) + Math.round(body.expiresInSeconds * 1000) } : {}),
+    };
     const rec = await ctx.store.createBid(
       scope,
       {
@@ -76,24 +107,87 @@ export function registerMarketRoutes(app: Api, ctx: ApiContext): void {
         instanceId: body.instanceId ?? null,
         priceMicrocredits,
         priority: body.priority ?? profile.priority,
-        payload: { price: body.price, unit: 'credits/hour' },
+        payload,
       },
-      ctx.clock.nowMs(),
+      now,
     );
+    auction()?.bidSubmitted(rec, profile);
     ctx.events.publish('bid', { id: rec.id, profileId: rec.profileId, priceMicrocredits: rec.priceMicrocredits, priority: rec.priority, state: rec.state }, tenant);
-    return rec;
+    return bidJson(rec);
   };
   const bidRoute = { schema: { body: bidSchema, tags: MARKET, summary: 'Submit a bid: price (credits/hour), priority, profile reference' } };
   app.post('/submit_bid', bidRoute, async (req, reply) => reply.code(201).send({ bid: await submitBid(principalOf(req), req.body) }));
   app.post('/v1/bids', bidRoute, async (req, reply) => reply.code(201).send({ bid: await submitBid(principalOf(req), req.body) }));
   app.get('/v1/bids', { schema: { querystring: listQuery, tags: MARKET, summary: 'Bids the token may see' } }, async (req) => {
     const list = await ctx.store.listBids(scopeOf(principalOf(req)));
-    return { bids: list.slice(0, req.query.limit ?? list.length) };
+    return { bids: list.slice(0, req.query.limit ?? list.length).map(bidJson) };
   });
-  app.get('/v1/bids/:id', { schema: { params: idParams, tags: MARKET, summary: 'One bid' } }, async (req) => {
+  app.get('/v1/bids/:id', { schema: { params: idParams, tags: MARKET, summary: "One bid, with the auction's view: status, last score, interference, best host, why it waits" } }, async (req) => {
     const r = await ctx.store.getBid(scopeOf(principalOf(req)), req.params.id);
     if (!r) throw notFound('bid', req.params.id, 'params.id');
-    return { bid: r };
+    return { bid: bidJson(r) };
+  });
+  app.delete('/v1/bids/:id', { schema: { params: idParams, tags: MARKET, summary: 'Cancel an open bid (owner or admin); 409 once the auction decided it' } }, async (req) => {
+    const p = principalOf(req);
+    const scope = scopeOf(p);
+    const id = req.params.id;
+    const cancel = async () => {
+      const r = await ctx.store.getBid(scope, id);
+      if (!r) throw notFound('bid', id, 'params.id');
+      const a = auction();
+      const status = a?.bidStatus(id);
+      const state = status?.kind === 'decided' ? status.state : r.state;
+      if (state !== 'open') throw new ApiError(409, 'conflict', `bid "${id}" is ${state}: only an open bid can be cancelled`, 'params.id');
+      const now = ctx.clock.nowMs();
+      const reasons = ['cancelled-by-owner', `token=${p.tokenId}`];
+      const rec = await ctx.store.transaction(async (tx) => {
+        const out = await tx.setBidState(scope, id, 'cancelled', now);
+        await tx.appendAudit([{ atMs: now, actor: `token:${p.tokenId}`, action: { kind: 'bid-cancelled', bid: id }, reasons, result: 'applied', tenant: r.tenant }]);
+        return out;
+      });
+      a?.cancelled(id, r.tenant, reasons);
+      return rec;
+    };
+    // between ticks: an auction round never sees a half-cancelled bid
+    const rec = await ctx.loop.exclusive(cancel);
+    ctx.events.publish('bid', { id: rec.id, state: rec.state }, rec.tenant);
+    return { bid: bidJson(rec) };
+  });
+
+  // ---------------------------------------------------------------- the auction
+  app.get('/v1/market/auction', { schema: { querystring: listQuery, tags: MARKET, summary: 'The last spot auction round: admitted, pending (with why), notices, stops, penalties, revenue' } }, async (req) => {
+    const p = principalOf(req);
+    const scope = scopeOf(p);
+    const a = auction();
+    if (!a) return { enabled: false, everyTicks: null, options: null, round: null };
+    const s = a.summary();
+    const all = 'allTenants' in scope;
+    const tenant = 'tenant' in scope ? scope.tenant : '';
+    const mine = <T extends { tenant?: string; victimTenant?: string; payer?: string }>(xs: T[]): T[] => (all ? xs : xs.filter((x) => x.tenant === tenant || x.victimTenant === tenant || x.payer === tenant));
+    const round: AuctionSummary | null = s
+      ? {
+          ...s,
+          admitted: mine(s.admitted),
+          pending: mine(s.pending).slice(0, req.query.limit ?? 1000),
+          expired: mine(s.expired),
+          rejected: mine(s.rejected),
+          notices: mine(s.notices),
+          stopped: mine(s.stopped),
+          penalties: mine(s.penalties),
+          candidates: mine(s.candidates),
+          // the market's revenue is an operator figure
+          revenueMicrocredits: all ? s.revenueMicrocredits : 0,
+          revenueTotalMicrocredits: all ? s.revenueTotalMicrocredits : 0,
+          runningSpot: all ? s.runningSpot : a.runningSpot().filter((x) => x.tenant === tenant).length,
+        }
+      : null;
+    const o = a.options;
+    return {
+      enabled: true,
+      everyTicks: a.everyTicks,
+      options: { admitLevel: o.admitLevel, noticeMs: o.noticeMs, minRuntimeMs: o.minRuntimeMs, weights: o.weights, referencePriceMicrocreditsPerHour: o.referencePriceMicrosPerHour },
+      round,
+    };
   });
 
   // ---------------------------------------------------------------- instance status
@@ -164,4 +258,6 @@ export function registerMarketRoutes(app: Api, ctx: ApiContext): void {
 
   // ---------------------------------------------------------------- credits and bonding (routes/markets.ts)
   registerMarketsRoutes(app, ctx);
+  // ---------------------------------------------------------------- borrow/lend (routes/negotiation.ts)
+  registerNegotiationRoutes(app, ctx);
 }
