@@ -228,3 +228,19 @@ test('mergePlan: a market resize replaces the policy resize of the same instance
   const merged = mergePlan({ nowS: 0, actions: [resize('a', 1200, 600, ['policy'])] }, [{ action: resize('a', 900, NaN, ['lift']) }], new Map(), instances);
   assert.deepEqual(merged.plan.actions, [resize('a', 900, 600, ['policy', 'lift'])]);
 });
+
+test('the embedded fleet applies a preempt action: the instance leaves its host and the simulated world (no more telemetry); undo puts it back', async () => {
+  const { preempt } = await import('../../src/core/plan.js');
+  const fleet = new SimulatedFleet({ hosts: 1, instances: 2, seed: 3 });
+  const s = fleet.seed();
+  fleet.adopt(s.hosts.map((h) => ({ ...h, active: true })), s.instances.map((i) => ({ ...i, hostId: s.hosts[0]!.id, state: 'running' as const })));
+  const id = s.instances[0]!.id;
+  const undo = fleet.driver.apply(preempt(id, ['test']));
+  assert.equal(fleet.worldInstance(id), undefined);
+  assert.ok(!fleet.telemetry(0, T0).some((b) => b.profiles.some((p) => p.instanceId === id)), 'no telemetry for a stopped instance');
+  // its allocation no longer counts on the host: the host can be powered off once the other leaves too
+  undo();
+  undo();
+  assert.equal(fleet.worldInstance(id)!.hostId, s.hosts[0]!.id, 'undo restores it (idempotent)');
+  assert.throws(() => fleet.driver.apply(preempt('nope', ['test'])), /no instance "nope"/);
+});

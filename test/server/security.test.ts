@@ -28,6 +28,7 @@ describe('tenant isolation', () => {
       '/v1/instances/syn-0001/status',
       '/v1/instances/syn-0001/forecast',
       '/v1/instances/syn-0001/multiplier',
+      '/v1/instances/syn-0001/credits',
       '/v1/profiles/prof-b1',
       '/v1/bids/bid-b1',
     ];
@@ -56,6 +57,7 @@ describe('tenant isolation', () => {
       { method: 'PUT', url: '/v1/policies/instances/syn-0001', payload: { aggressiveness: 1 }, status: 404, field: 'params.id' },
       { method: 'PUT', url: '/v1/policies/global', payload: { aggressiveness: 1 }, status: 403, field: null },
       { method: 'DELETE', url: '/v1/instances/syn-0001', status: 404, field: 'params.id' },
+      { method: 'POST', url: '/v1/instances/syn-0001/bond', payload: { units: 1 }, status: 404, field: 'params.id' },
       { method: 'POST', url: '/v1/instances', payload: { id: 'x1', tenant: 'demo-b', request: { cpuMillicores: 1, memoryMiB: 1 } }, status: 403, field: 'tenant' },
       { method: 'POST', url: '/v1/tokens', payload: { role: 'tenant', tenant: 'demo-a' }, status: 403, field: null },
       { method: 'POST', url: '/v1/hosts', payload: { id: 'h', capacity: { cpuMillicores: 1, memoryMiB: 1 } }, status: 403, field: null },
