@@ -26,7 +26,10 @@ export interface PreemptionMultiplier {
 }
 
 /**
- * Preemption multiplier = max(1, host pressure) ^ exponent(priority): the factor by which the
+ * The host-pressure figure (what the API served before the markets ran in the loop; now only the
+ * `basis` shown when the service runs without markets: the multiplier the API serves is the
+ * markets' PreemptionMultipliers value, src/server/routes/common.ts multiplierOf).
+ * max(1, host pressure) ^ exponent(priority): the factor by which the
  * instance's bid would have to grow to keep its place if its host ran at its predicted demand.
  * A pending instance (no host) has pressure 0 and multiplier 1.
  */

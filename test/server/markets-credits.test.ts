@@ -427,3 +427,21 @@ test('routine accrual is written once per window, netted per account; anything e
     await w.close();
   }
 });
+
+test('an instance deleted while the service was down: its book is terminated at the first tick (surplus charged, credits expired)', async () => {
+  let w = await marketWorld({ hosts: H, instances: [{ id: 'u1', cls: 't3.micro', mode: 'unlimited' }, { id: 'm1', cls: 't3.micro' }], stepSeconds: 60 });
+  try {
+    for (let k = 0; k < 3; k++) await w.tick({ u1: 2000, m1: 0 });
+    const surplus = w.credits.book.surplus('u1');
+    assert.ok(surplus > 0);
+    await w.store.deleteInstance(ALL_TENANTS, 'u1'); // behind the loop's back, as if while it was down
+    w = await w.restart();
+    assert.ok(w.credits.has('u1'), 'restored from the saved state');
+    await w.tick({ m1: 0 });
+    assert.ok(!w.credits.has('u1'), 'terminated');
+    assert.equal(await w.store.balance(ALL_TENANTS, SYSTEM.SURPLUS_CHARGES, 'money'), w.credits.book.surplusChargeMicros(surplus));
+    assert.deepEqual(await w.storeTotals(), ZERO_TOTALS);
+  } finally {
+    await w.close();
+  }
+});

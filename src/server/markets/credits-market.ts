@@ -146,6 +146,8 @@ export class CreditsMarket implements MarketComponent {
   private evictBlockedUntilMs = -Infinity;
   /** Instances to reconcile at the first tick after a restore (running in the book, gone from the loop). */
   private reconcileAtFirstTick = false;
+  /** Books of instances deleted while the service was down (terminated at the first tick). */
+  private orphans: string[] = [];
 
   constructor(
     ledger: Ledger,
@@ -188,6 +190,8 @@ export class CreditsMarket implements MarketComponent {
       for (const [id, c] of Object.entries(s.caps ?? {})) this.caps.set(id, c);
     }
     for (const m of ctx.instances.values()) this.sync(m, ctx.nowMs, false);
+    const stored = new Set(ctx.storedInstances.map((i) => i.id));
+    this.orphans = this.book.ids().filter((id) => !stored.has(id));
     this.reconcileAtFirstTick = true;
   }
 
@@ -248,6 +252,8 @@ export class CreditsMarket implements MarketComponent {
     const metrics = this.o.metrics;
     if (this.reconcileAtFirstTick) {
       this.reconcileAtFirstTick = false;
+      for (const id of this.orphans) if (this.book.has(id)) this.book.terminate(id, nowMs);
+      this.orphans = [];
       for (const id of this.book.ids()) {
         if (ctx.instances.has(id) || !this.book.peek(id)!.running) continue;
         this.book.stop(id, nowMs);
