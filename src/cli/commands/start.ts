@@ -4,6 +4,7 @@
 // SIGINT / SIGTERM stop it cleanly (the loop finishes its tick, the store is closed).
 import type { Command } from 'commander';
 import { InputError } from '../../core/errors.js';
+import { DEFAULT_NEGOTIATION_MS } from '../../server/markets/negotiation-component.js';
 import { DEFAULTS, startService, type Service } from '../../server/service.js';
 
 interface StartCliOptions {
@@ -19,6 +20,7 @@ interface StartCliOptions {
   fleet: boolean;
   rotateAdminToken?: boolean;
   synchronous: string;
+  negotiationMs: string;
 }
 
 function integer(name: string, v: string, min: number, max: number): number {
@@ -40,6 +42,8 @@ export interface StartOptions {
   fleet: boolean;
   rotateAdminToken: boolean;
   synchronous: 'FULL' | 'NORMAL';
+  /** Borrow/lend negotiation round period, ms (0 = off). */
+  negotiationMs: number;
 }
 
 export function parseStartOptions(o: StartCliOptions): StartOptions {
@@ -60,6 +64,7 @@ export function parseStartOptions(o: StartCliOptions): StartOptions {
     fleet: o.fleet,
     rotateAdminToken: o.rotateAdminToken === true,
     synchronous: sync,
+    negotiationMs: integer('negotiation-ms', o.negotiationMs ?? String(DEFAULT_NEGOTIATION_MS), 0, 3_600_000),
   };
 }
 
@@ -75,6 +80,7 @@ export async function runStart(o: StartOptions, print: (text: string) => void): 
     policy: o.policy,
     rotateAdminToken: o.rotateAdminToken,
     synchronous: o.synchronous,
+    negotiationMs: o.negotiationMs,
   });
   const lines = [
     'prescient control plane',
@@ -90,6 +96,7 @@ export async function runStart(o: StartOptions, print: (text: string) => void): 
   lines.push(
     `  fleet:             ${o.fleet ? `${svc.loop.hostIds().length} simulated hosts, ${svc.loop.instanceIds().length} instances (synthetic workload, seed ${o.seed}; one tick = one ${o.stepSeconds} s step)` : 'none (no embedded fleet)'}`,
     `  control loop:      policy ${o.policy}, a tick every ${o.tickMs} ms`,
+    `  markets:           spot auction every tick; borrow/lend ${o.negotiationMs > 0 ? `rounds every ${o.negotiationMs} ms` : 'off'}`,
     `  store:             ${o.dbPath}`,
     `  API:               ${svc.url}/openapi.json   health: ${svc.url}/healthz   metrics: ${svc.url}/metrics`,
     'Ctrl-C stops.',
@@ -115,6 +122,7 @@ export function register(program: Command): void {
     .option('--no-fleet', 'no embedded simulated fleet (hosts and instances come through the API)')
     .option('--rotate-admin-token', 'revoke the admin tokens and print a new one')
     .option('--synchronous <mode>', 'SQLite durability: FULL (fsync per commit) or NORMAL', 'FULL')
+    .option('--negotiation-ms <n>', 'borrow/lend negotiation round period, ms (0 = off)', String(DEFAULT_NEGOTIATION_MS))
     .action(async (opts: StartCliOptions) => {
       const o = parseStartOptions(opts);
       const svc = await runStart(o, (t) => process.stdout.write(t));

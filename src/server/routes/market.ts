@@ -6,7 +6,9 @@
 // plus GET /v1/profiles[/:id], GET /v1/bids[/:id] (with the auction's view of the bid),
 // DELETE /v1/bids/:id (cancel an open bid), GET /v1/market/auction (the last auction round), and
 // the borrow/lend routes of ./negotiation.ts.
-import { ALL_TENANTS, GLOBAL_POLICY, type BidRecord, type InstanceRecord, type Principal } from '../../core/store.js';
+import { z } from 'zod';
+import { ALL_TENANTS, GLOBAL_POLICY, type AuditInput, type BidRecord, type InstanceRecord, type Principal } from '../../core/store.js';
+import { account, SYSTEM } from '../../policy/markets/ledger.js';
 import type { TelemetryBatch } from '../../core/telemetry.js';
 import { randomId, sha256Hex } from '../auth.js';
 import { ApiError, badRequest, notFound } from '../errors.js';
@@ -17,6 +19,7 @@ import type { BidPayload } from '../markets/auction-bids.js';
 import {
   bidSchema,
   idParams,
+  idSchema,
   instanceStatusQuery,
   listQuery,
   runtimeFeedbackSchema,
@@ -30,6 +33,11 @@ import { registerMarketsRoutes } from './markets.js';
 import { registerNegotiationRoutes } from './negotiation.js';
 
 const MARKET = ['market'];
+const depositSchema = z.strictObject({
+  tenant: idSchema,
+  /** Money, credits (stored as integer microcredits). */
+  credits: z.number().finite().gt(0).max(1e9),
+});
 
 export function registerMarketRoutes(app: Api, ctx: ApiContext): void {
   // ---------------------------------------------------------------- profiles
@@ -155,6 +163,26 @@ export function registerMarketRoutes(app: Api, ctx: ApiContext): void {
   });
 
   // ---------------------------------------------------------------- the auction
+  app.post(
+    '/v1/market/deposits',
+    { schema: { body: depositSchema, tags: MARKET, summary: "Pay money into a tenant's market account (tenant:<tenant>), what spot instances are billed from (admin)" } },
+    async (req, reply) => {
+      const p = principalOf(req);
+      if (p.role !== 'admin') throw new ApiError(403, 'forbidden', `this endpoint needs an admin token; this one is a ${p.role} token`, null);
+      const markets = ctx.loop.markets;
+      if (!markets) throw new ApiError(409, 'conflict', 'this control plane runs without markets', null);
+      const micro = Math.round(req.body.credits * 1e6);
+      if (!Number.isSafeInteger(micro) || micro <= 0) throw badRequest('credits: must be at least 0.000001', 'credits');
+      const acc = account.tenant(req.body.tenant);
+      const balance = await markets.operate((ledger, nowMs) => {
+        const r = ledger.transfer('money', SYSTEM.MONEY_ISSUER, acc, micro, 'deposit', nowMs, ['deposit', `token=${p.tokenId}`], req.body.tenant);
+        const audit: AuditInput[] = [{ atMs: ctx.clock.nowMs(), actor: `token:${p.tokenId}`, action: { kind: 'deposit', tenant: req.body.tenant, microcredits: micro }, reasons: ['deposit'], result: 'applied', tenant: req.body.tenant }];
+        return { result: ledger.balance(acc, 'money'), commit: r.ok, audit };
+      });
+      return reply.code(201).send({ account: acc, depositedMicrocredits: micro, balanceMicrocredits: balance });
+    },
+  );
+
   app.get('/v1/market/auction', { schema: { querystring: listQuery, tags: MARKET, summary: 'The last spot auction round: admitted, pending (with why), notices, stops, penalties, revenue' } }, async (req) => {
     const p = principalOf(req);
     const scope = scopeOf(p);
