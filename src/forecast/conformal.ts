@@ -118,7 +118,8 @@ export class ConformalForecaster implements QuantileForecaster {
       for (let h = h0; h <= hmax; h += every) {
         if (this.pendingValid[row] === 1) {
           const f = this.pending[row * H + h - 1]!;
-          if (f === f && f !== Infinity && f !== -Infinity) this.errors.push(h - 1, (y - f) / this.pendingScale[row]!);
+          // scores are plain errors unless scaled (x / 1 === x: skipping the division changes nothing)
+          if (f === f && f !== Infinity && f !== -Infinity) this.errors.push(h - 1, this.scaled ? (y - f) / this.pendingScale[row]! : y - f);
         }
         row -= back;
         if (row < 0) row += H;

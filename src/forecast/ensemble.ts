@@ -58,7 +58,7 @@ export interface EnsembleExplanation {
 export class EnsembleForecaster {
   readonly levels: readonly number[];
   readonly horizon: number;
-  private readonly order: number[];
+  private readonly order: Int32Array;
   private readonly evalEvery: number;
   private readonly topK: number;
   private readonly switchPenalty: number;
@@ -120,7 +120,7 @@ export class EnsembleForecaster {
   ) {
     if (members.length === 0) throw new RangeError('an ensemble needs at least one member');
     this.levels = options.levels.slice();
-    this.order = levelOrder(this.levels);
+    this.order = Int32Array.from(levelOrder(this.levels));
     this.horizon = options.horizon;
     this.evalEvery = options.evalEvery ?? Math.max(1, Math.floor(this.horizon / 2));
     this.topK = Math.min(options.topK ?? 3, members.length);

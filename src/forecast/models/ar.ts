@@ -194,13 +194,8 @@ export class ArForecaster implements Forecaster {
     // A row is clean when none of y_{r-p-d} .. y_r was imputed.
     if (r - this.lastImputedRaw > this.p + d) {
       this.rowInto(t);
-      if (this.lambda !== 1) {
-        const lam = this.lambda;
-        const A = this.A;
-        for (let i = 0; i < P; i++) for (let j = i * P, end = j + i; j <= end; j++) A[j]! *= lam;
-        for (let i = 0; i < P; i++) this.c[i]! *= lam;
-      }
-      this.accumulate(1, carry);
+      if (this.lambda !== 1) this.accumulateDecayed(this.lambda, carry);
+      else this.accumulate(1, carry);
       this.added[slot] = 1;
       this.rows++;
       this.rowsSinceFit++;
@@ -236,6 +231,20 @@ export class ArForecaster implements Forecaster {
       const row = i * P;
       for (let j = 0; j <= i; j++) A[row + j]! += xi * x[j]!;
       this.c[i]! += xi * target;
+    }
+  }
+
+  /** A = lam A + x x', c = lam c + x target in one pass (the same roundings as scaling first). */
+  private accumulateDecayed(lam: number, target: number): void {
+    const P = this.P;
+    const x = this.x;
+    const A = this.A;
+    const c = this.c;
+    for (let i = 0; i < P; i++) {
+      const xi = x[i]!;
+      const row = i * P;
+      for (let j = 0; j <= i; j++) A[row + j] = A[row + j]! * lam + xi * x[j]!;
+      c[i] = c[i]! * lam + xi * target;
     }
   }
 
