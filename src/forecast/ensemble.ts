@@ -55,6 +55,18 @@ export interface EnsembleExplanation {
   evaluations: number;
 }
 
+/** historyWeight(n) for n below this is kept in a table, filled on first use. */
+const HISTORY_TABLE = 1 << 14;
+const historyTable = new Float64Array(HISTORY_TABLE).fill(NaN);
+
+/** 1 - 0.5^(n / 288): the part of the confidence that grows with the finite samples seen. */
+function historyWeight(n: number): number {
+  if (n >= HISTORY_TABLE) return 1 - Math.pow(0.5, n / 288);
+  let v = historyTable[n]!;
+  if (v !== v) v = historyTable[n] = 1 - Math.pow(0.5, n / 288);
+  return v;
+}
+
 export class EnsembleForecaster {
   readonly levels: readonly number[];
   readonly horizon: number;
@@ -326,7 +338,7 @@ export class EnsembleForecaster {
    */
   confidence(): number {
     if (this.nFinite === 0) return 0;
-    const history = 1 - Math.pow(0.5, this.nFinite / 288);
+    const history = historyWeight(this.nFinite);
     const scale = this.ownLevel > 0 ? this.ownLevel : this.levelSum / this.nFinite;
     const rel = scale > 0 && this.ownLoss > 0 ? this.ownLoss / scale : 0;
     const accuracy = 1 / (1 + 4 * rel);

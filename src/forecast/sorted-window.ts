@@ -229,7 +229,7 @@ function lowerBoundAt(a: Float64Array, off: number, n: number, x: number): numbe
   let lo = off;
   let hi = off + n;
   while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
+    const mid = (lo + hi) >> 1; // >> keeps it an int32 (>>> makes a uint32 the JIT handles as a double)
     if (a[mid]! < x) lo = mid + 1;
     else hi = mid;
   }
