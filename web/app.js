@@ -15,6 +15,8 @@ const INSTANCE_KEY = 'prescient.instance';
 const MAX_ACTION_ROWS = 100;
 const MAX_HOST_ROWS = 300;
 const REFRESH_MIN_MS = 1000;
+/** How often the market panel is re-read on tick events (CPU credits change without market events). */
+const MARKET_REFRESH_MS = 5000;
 
 const state = {
   token: null,
@@ -35,6 +37,7 @@ const state = {
   lastTickAtMs: 0,
   totals: { actionsApplied: 0, overruns: 0 },
   creditsAvailable: true,
+  marketReadAt: 0,
   eventsSeen: 0,
 };
 
@@ -204,7 +207,15 @@ function openStream() {
       }
       fn(data);
     });
-  on('tick', onTick);
+  on('tick', (d) => {
+    onTick(d);
+    // Credits accrue with every tick but move no market event: re-read the market now and then.
+    const now = performance.now();
+    if (now - state.marketReadAt >= MARKET_REFRESH_MS) {
+      state.marketReadAt = now;
+      refreshMarket();
+    }
+  });
   on('actions', onActions);
   on('plan-failed', onPlanFailed);
   on('overrun', onOverrun);
@@ -574,6 +585,7 @@ function renderMarket(bids, profiles, credits) {
       .join('')}</tbody></table>`;
   }
   const creditsEl = $('credits');
+  renderCpuCredits(credits);
   if (credits === null) {
     creditsEl.innerHTML = '<p class="empty">This control plane does not report credit balances.</p>';
     return;
@@ -587,6 +599,34 @@ function renderMarket(bids, profiles, credits) {
   creditsEl.innerHTML = `<table class="data"><caption class="sr-only">Credit balances</caption><thead><tr><th scope="col">Account</th><th scope="col" class="num">Balance (credits)</th></tr></thead><tbody>${used
     .map((a) => `<tr><th scope="row">${esc(a.account)}</th><td class="num">${fmt.credits(a.balanceMicrocredits)}</td></tr>`)
     .join('')}</tbody></table>`;
+}
+
+/**
+ * CPU credits (asset `credit`, milli-credits) and bonding units (asset `bond`) per burstable
+ * instance, from the per-asset balances of /v1/credits (accounts `credits:<id>` and `bonds:<id>`).
+ */
+function renderCpuCredits(credits) {
+  const el = $('cpu-credits');
+  if (credits === null || !Array.isArray(credits.balances)) {
+    el.innerHTML = '<p class="empty">This control plane does not report CPU credits.</p>';
+    return;
+  }
+  const rows = new Map();
+  const row = (id) => rows.get(id) ?? rows.set(id, { id, milli: 0, bonds: 0 }).get(id);
+  for (const b of credits.balances) {
+    if (b.asset === 'credit' && b.account.startsWith('credits:')) row(b.account.slice(8)).milli = b.balance;
+    else if (b.asset === 'bond' && b.account.startsWith('bonds:')) row(b.account.slice(6)).bonds = b.balance;
+  }
+  if (rows.size === 0) {
+    el.innerHTML = '<p class="empty">No CPU credits booked yet. Instances labelled <code>prescient.io/credit-class</code> (t3.nano … t3.2xlarge) earn them; accrual is written to the ledger about once an hour of model time.</p>';
+    return;
+  }
+  const list = [...rows.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const shown = list.slice(0, 100);
+  const num = new Intl.NumberFormat('en', { maximumFractionDigits: 3 });
+  el.innerHTML = `<table class="data"><caption class="sr-only">CPU credits and bonding units per instance</caption><thead><tr><th scope="col">Instance</th><th scope="col" class="num" title="1 credit = one vCPU at 100 % for one minute">CPU credits</th><th scope="col" class="num">Bonding units</th></tr></thead><tbody>${shown
+    .map((r) => `<tr><th scope="row">${esc(r.id)}</th><td class="num">${num.format(r.milli / 1000)}</td><td class="num">${r.bonds}</td></tr>`)
+    .join('')}</tbody></table>${list.length > shown.length ? `<p class="empty">${list.length - shown.length} more not shown.</p>` : ''}`;
 }
 
 // ------------------------------------------------------------------------------------ wiring

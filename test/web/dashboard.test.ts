@@ -211,6 +211,11 @@ test('dashboard: signs in from the printed link, shows live fleet, fan chart, ac
     // through its SSE event (the page does not poll the market).
     assert.match(await page.$eval('#bids', (e) => (e as HTMLElement).innerText), /No bids yet/);
     assert.match(await page.$eval('#credits', (e) => (e as HTMLElement).innerText), /No credits yet/);
+    // Burstable instances of the embedded fleet earn CPU credits; the panel shows them once the
+    // loop has written its accrual (about an hour of model time = 12 ticks of 200 ms).
+    await page.waitForSelector('#cpu-credits table tbody tr', { timeout: 20_000 });
+    const cpuRow = await page.$eval('#cpu-credits table tbody tr', (e) => (e as HTMLElement).innerText);
+    assert.match(cpuRow, /\S+\s+[\d,.]+\s+\d+/, `a burstable instance with its CPU credits and bonding units: ${cpuRow}`);
     await api('/submit_workload_profile', {
       method: 'POST',
       body: {
