@@ -593,7 +593,7 @@ function renderMarket(bids, profiles, credits) {
   const accounts = credits.accounts ?? [];
   const used = accounts.filter((a) => a.hasEntries || a.balanceMicrocredits !== 0);
   if (used.length === 0) {
-    creditsEl.innerHTML = `<p class="empty">No credits yet: the ledger has no entries${accounts.length ? ` for ${accounts.map((a) => esc(a.account)).join(', ')}` : ''}.</p>`;
+    creditsEl.innerHTML = `<p class="empty">No money moved yet: no payments, charges or fees${accounts.length ? ` for ${accounts.map((a) => esc(a.account)).join(', ')}` : ''}.</p>`;
     return;
   }
   creditsEl.innerHTML = `<table class="data"><caption class="sr-only">Credit balances</caption><thead><tr><th scope="col">Account</th><th scope="col" class="num">Balance (credits)</th></tr></thead><tbody>${used

@@ -210,7 +210,7 @@ test('dashboard: signs in from the printed link, shows live fleet, fan chart, ac
     // The market: empty at first (and says so), then a bid submitted through the API appears
     // through its SSE event (the page does not poll the market).
     assert.match(await page.$eval('#bids', (e) => (e as HTMLElement).innerText), /No bids yet/);
-    assert.match(await page.$eval('#credits', (e) => (e as HTMLElement).innerText), /No credits yet/);
+    assert.match(await page.$eval('#credits', (e) => (e as HTMLElement).innerText), /No money moved yet/);
     // Burstable instances of the embedded fleet earn CPU credits; the panel shows them once the
     // loop has written its accrual (about an hour of model time = 12 ticks of 200 ms).
     await page.waitForSelector('#cpu-credits table tbody tr', { timeout: 20_000 });
