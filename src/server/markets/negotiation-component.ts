@@ -41,7 +41,6 @@ import { HostNegotiator, jainIndex, type AgentStatement, type Loan, type Negotia
 import { kv } from '../../policy/markets/reasons.js';
 import type { Clock } from '../clock.js';
 import type { ControlLoop, ManagedHost, ManagedInstance } from '../control-loop.js';
-import { journalRows } from './runtime.js';
 import { statementOf, slaOf, type ExplicitStatement, type NeedSource } from './negotiation-statements.js';
 import type { MarketComponent, MarketTickContext, MarketTickOutput, RemovalCause } from './types.js';
 
@@ -103,6 +102,11 @@ interface StoredHost {
 }
 
 interface Writes {
+  /** The hosts' ledger moves since the last write, netted per asset and account as they commit. */
+  net: { cpu: Map<string, number>; memory: Map<string, number> };
+  /** Journal entries netted, per kind. */
+  kinds: Map<string, number>;
+  /** Rows made directly (resync, capacity changes). */
   rows: LedgerEntryInput[];
   hosts: Set<string>;
 }
@@ -117,6 +121,12 @@ export interface NegotiationRoundReport {
   decisionMs: number;
   /** The whole round (membership, statements, decisions, store write), ms. */
   roundMs: number;
+  /** Its parts: membership, statements, store write (rows netted, one transaction). */
+  syncMs: number;
+  statementsMs: number;
+  writeMs: number;
+  /** Ledger rows written (the round's moves netted per account and asset). */
+  rows: number;
   written: boolean;
   writeError?: string;
 }
@@ -152,7 +162,8 @@ export class NegotiationComponent implements MarketComponent {
   private ready = false;
   private initializing: Promise<void> | null = null;
   private suppress = false;
-  private pending: Writes = { rows: [], hosts: new Set() };
+  private pending: Writes = emptyWrites();
+  private batches = 0;
   private readonly epoch: string;
   private rounds = 0;
   private timer: ReturnType<typeof setTimeout> | null = null;
@@ -321,15 +332,18 @@ export class NegotiationComponent implements MarketComponent {
     const hosts = new Map<string, ManagedHost>();
     for (const id of loop.hostIds()) hosts.set(id, loop.host(id)!);
     this.sync(instances, hosts, nowMs);
+    const t1 = clock.monotonicMs();
     let transfers = 0;
     let members = 0;
     let decisionMs = 0;
+    let statementsMs = 0;
     let active = 0;
     for (const h of this.hosts.values()) {
       const ids = h.neg.memberIds();
       if (ids.length === 0) continue;
       active++;
       members += ids.length;
+      const s0 = clock.monotonicMs();
       const list: AgentStatement[] = new Array(ids.length);
       for (let k = 0; k < ids.length; k++) {
         const id = ids[k]!;
@@ -356,6 +370,7 @@ export class NegotiationComponent implements MarketComponent {
         list[k] = statement;
       }
       const d0 = clock.monotonicMs();
+      statementsMs += d0 - s0;
       const r = h.neg.round(nowMs, list);
       const dt = clock.monotonicMs() - d0;
       decisionMs += dt;
@@ -380,6 +395,7 @@ export class NegotiationComponent implements MarketComponent {
       }
     }
     this.metrics?.rounds.inc();
+    const w0 = clock.monotonicMs();
     const w = this.take();
     let written = false;
     let writeError: string | undefined;
@@ -393,7 +409,22 @@ export class NegotiationComponent implements MarketComponent {
         this.o.onError?.(err, 'negotiation');
       }
     }
-    const report: NegotiationRoundReport = { atMs: nowMs, round, hosts: active, members, transfers, decisionMs, roundMs: clock.monotonicMs() - t0, written, ...(writeError ? { writeError } : {}) };
+    const t9 = clock.monotonicMs();
+    const report: NegotiationRoundReport = {
+      atMs: nowMs,
+      round,
+      hosts: active,
+      members,
+      transfers,
+      decisionMs,
+      roundMs: t9 - t0,
+      syncMs: t1 - t0,
+      statementsMs,
+      writeMs: t9 - w0,
+      rows: w?.rows.length ?? 0,
+      written,
+      ...(writeError ? { writeError } : {}),
+    };
     this.lastReport = report;
     return report;
   }
@@ -535,15 +566,36 @@ export class NegotiationComponent implements MarketComponent {
 
   private record(hostId: string, e: JournalEntry): void {
     if (this.suppress) return;
-    const rows = journalRows([e], () => `neg:${this.epoch}/${hostId}/j:${e.seq}`);
-    for (const r of rows) this.pending.rows.push(r);
-    this.pending.hosts.add(hostId);
+    const p = this.pending;
+    for (const m of e.moves) {
+      const map = m.asset === 'cpu' ? p.net.cpu : m.asset === 'memory' ? p.net.memory : undefined;
+      if (!map) continue;
+      map.set(m.from, (map.get(m.from) ?? 0) - m.amount);
+      map.set(m.to, (map.get(m.to) ?? 0) + m.amount);
+    }
+    p.kinds.set(e.kind, (p.kinds.get(e.kind) ?? 0) + 1);
+    p.hosts.add(hostId);
   }
 
+  /**
+   * What to write now: the journal entries since the last write netted per (account, asset) into
+   * rows of one group (a round moves thousands of grains between the same accounts: the books
+   * keep the net change, the host state keeps the loans), plus direct rows and the hosts to save.
+   */
   private take(): Writes | undefined {
     const p = this.pending;
-    if (p.rows.length === 0 && p.hosts.size === 0) return undefined;
-    this.pending = { rows: [], hosts: new Set() };
+    if (p.kinds.size === 0 && p.rows.length === 0 && p.hosts.size === 0) return undefined;
+    this.pending = emptyWrites();
+    if (p.kinds.size > 0) {
+      const batch = ++this.batches;
+      const reason = `negotiation: ${[...p.kinds].map(([k, n]) => `${k}=${n}`).join(', ')}`;
+      const group = `neg:${this.epoch}/b:${batch}`;
+      for (const asset of ['cpu', 'memory'] as const) {
+        for (const [acc, d] of p.net[asset]) if (d !== 0) p.rows.push({ account: acc, asset, delta: d, reason, ref: null, group });
+        p.net[asset].clear();
+      }
+      p.kinds.clear();
+    }
     return p;
   }
 
@@ -660,6 +712,10 @@ export class NegotiationComponent implements MarketComponent {
 /** A runtime's negotiation component, if it has one. */
 export function negotiationOf(runtime: { component<T extends MarketComponent>(name: string): T | undefined } | undefined): NegotiationComponent | undefined {
   return runtime?.component<NegotiationComponent>(NEGOTIATION_COMPONENT);
+}
+
+function emptyWrites(): Writes {
+  return { net: { cpu: new Map(), memory: new Map() }, kinds: new Map(), rows: [], hosts: new Set() };
 }
 
 function fin(x: number): number {
