@@ -3,7 +3,7 @@
 // displaces an interruptible instance after its notice; displacing an uninterruptible one books
 // its penalty with the stop; a failed plan undoes the round; a restart continues the books.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { afterEach, test } from 'node:test';
 import { DriverError, type Driver } from '../../src/core/ports.js';
 import { vec } from '../../src/core/resources.js';
 import { seededRng } from '../../src/core/rng.js';
@@ -24,6 +24,11 @@ import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 
 const T0 = 1_800_000_000_000;
 const STEP_MS = 300_000;
+/** Loops a test started: stopped after it even when an assertion failed (before its store closes). */
+const started: ControlLoop[] = [];
+afterEach(async () => {
+  for (const l of started.splice(0)) await l.stop().catch(() => undefined);
+});
 
 interface World {
   store: Store;
@@ -56,6 +61,7 @@ async function world(store: Store, clock: ManualClock, o: { seed?: boolean; auct
   const driver = o.driver ? o.driver(fleet.driver) : fleet.driver;
   const loop: ControlLoop = new ControlLoop({ store, driver, runner, clock, rng: seededRng(1), events, markets, stepSeconds: 300, onError: () => {} });
   auction.bind({ upsertInstance: (r) => loop.upsertInstance(r), world: fleet, wallPerMarketMs: 1000 / STEP_MS });
+  started.push(loop);
   await loop.load();
   return {
     store,
