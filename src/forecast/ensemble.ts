@@ -318,16 +318,26 @@ export class EnsembleForecaster {
       }
     }
     const floor = this.floor;
-    for (let k = 0; k < L; k++) for (let h = 0, o = k * H; h < horizon; h++, o++) if (qs[o]! < floor) qs[o] = floor;
-    for (let h = 0; h < horizon; h++) if (mean[h]! < floor) mean[h] = floor;
+    // (stores on every path: a store first reached late in a run deoptimised this function)
+    for (let k = 0; k < L; k++) {
+      for (let h = 0, o = k * H; h < horizon; h++, o++) {
+        const v = qs[o]!;
+        qs[o] = v < floor ? floor : v;
+      }
+    }
+    for (let h = 0; h < horizon; h++) {
+      const v = mean[h]!;
+      mean[h] = v < floor ? floor : v;
+    }
     // no crossing: non-decreasing in the level at every step
     const order = this.order;
     for (let h = 0; h < horizon; h++) {
       let prev = -Infinity;
       for (let j = 0; j < order.length; j++) {
         const o = order[j]! * H + h;
-        if (qs[o]! < prev) qs[o] = prev;
-        prev = qs[o]!;
+        const v = qs[o]!;
+        prev = v < prev ? prev : v;
+        qs[o] = prev;
       }
     }
   }
