@@ -2,10 +2,14 @@
 // baselines (VPA decaying histogram, seasonal naive) timed and scored on the same series.
 // Each model runs in its own child process: the trace is read first (timed apart), then every
 // series goes through backtestSeries (the engine's rolling-origin loop) and is scored.
-import { mkdtempSync, rmSync } from 'node:fs';
+// PRESCIENT_BENCH_REF=<git revision> also builds that revision in a temporary folder and runs its
+// engine and its `prescient backtest` in the same run, for before/after figures side by side.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { check, dist, mib, num, progress, runChild, seconds, table, tracePath, verdict } from './lib/harness.mjs';
+import { pathToFileURL } from 'node:url';
+import { REPO_ROOT, check, dist, mib, num, progress, runChild, seconds, table, tracePath, verdict } from './lib/harness.mjs';
 
 export const meta = {
   name: 'backtest',
@@ -19,8 +23,40 @@ const TARGET_S = 2;
 /** Largest engine time for which the end-to-end CLI run is repeated. */
 const CLI_BUDGET_S = 30;
 
-async function readDay(path, stride) {
-  const { getTraceFormat } = await import(dist('traces/index.js'));
+/** A compiled module of this checkout's dist, or of a reference build's (`distRoot`). */
+function distModule(distRoot, path) {
+  if (!distRoot) return dist(path);
+  const file = join(distRoot, path);
+  if (!existsSync(file)) throw new Error(`${file} is missing in the reference build`);
+  return pathToFileURL(file).href;
+}
+
+/** CPU time of the whole process (every thread) in ms. */
+function cpuMs() {
+  const c = process.cpuUsage();
+  return (c.user + c.system) / 1000;
+}
+
+/**
+ * Builds a git revision's dist in a temporary folder (git archive, this checkout's node_modules,
+ * tsc): the reference for before/after figures. Returns its folder and short name.
+ */
+function buildReference(rev) {
+  const short = execFileSync('git', ['rev-parse', '--short', `${rev}^{commit}`], { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
+  const dir = mkdtempSync(join(tmpdir(), `prescient-ref-${short}-`));
+  const tar = execFileSync('git', ['archive', '--format=tar', short], { cwd: REPO_ROOT, maxBuffer: 1 << 30 });
+  execFileSync('tar', ['-x', '-C', dir], { input: tar });
+  symlinkSync(join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules'));
+  try {
+    execFileSync(process.execPath, [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: dir, stdio: 'ignore' });
+  } catch {
+    // tsc still emits when an unrelated file has type errors; the modules used are checked on import
+  }
+  return { dir, dist: join(dir, 'dist'), rev: short };
+}
+
+async function readDay(path, stride, distRoot) {
+  const { getTraceFormat } = await import(distModule(distRoot, 'traces/index.js'));
   const t0 = performance.now();
   const series = [];
   let k = 0;
@@ -32,10 +68,10 @@ async function readDay(path, stride) {
 
 export const jobs = {
   /** Child: read the day, then backtest every (stride-th) series with one model; time and score. */
-  async run({ path, model, stride }) {
-    const { backtestSeries, createEngine, seasonalNaiveBaseline, vpaBaseline } = await import(dist('forecast/engine.js'));
-    const { AccuracyAccumulator } = await import(dist('forecast/metrics.js'));
-    const { sortedQuantile } = await import(dist('forecast/quantile.js'));
+  async run({ path, model, stride, distRoot }) {
+    const { backtestSeries, createEngine, seasonalNaiveBaseline, vpaBaseline } = await import(distModule(distRoot, 'forecast/engine.js'));
+    const { AccuracyAccumulator } = await import(distModule(distRoot, 'forecast/metrics.js'));
+    const { sortedQuantile } = await import(distModule(distRoot, 'forecast/quantile.js'));
     /** Reference only: flat quantiles of the WHOLE series (it reads the future). */
     const oracle = (values) => {
       const sorted = Float64Array.from(values).sort();
@@ -46,10 +82,11 @@ export const jobs = {
         forecast: (h) => ({ mean: new Float64Array(h).fill(mean), quantiles: q.map((v) => new Float64Array(h).fill(v)), levels: LEVELS, confidence: 1, model: 'oracle' }),
       };
     };
-    const { series, readMs } = await readDay(path, stride);
+    const { series, readMs } = await readDay(path, stride, distRoot);
     const acc = new AccuracyAccumulator(LEVELS);
     const bar = progress(`${model}`, series.length);
     const t0 = performance.now();
+    const c0 = cpuMs();
     let origins = 0;
     for (const s of series) {
       const values = s.values.cpu;
@@ -70,6 +107,7 @@ export const jobs = {
       bar.tick();
     }
     const computeMs = performance.now() - t0;
+    const computeCpuMs = cpuMs() - c0;
     bar.done();
     return {
       model,
@@ -79,6 +117,7 @@ export const jobs = {
       points: acc.count,
       readMs,
       computeMs,
+      computeCpuMs,
       pinball: Array.from(acc.pinball, (p) => p / Math.max(1, acc.count)),
       totalPinball: acc.totalPinball() / Math.max(1, acc.count),
       coverage: LEVELS.map((_, k) => acc.coverage(k)),
@@ -87,9 +126,10 @@ export const jobs = {
   },
 
   /** Child: the `prescient backtest` command's own function end to end (read + engine + CSV). */
-  async cli({ path }) {
-    const { runBacktest } = await import(dist('cli/commands/backtest.js'));
+  async cli({ path, distRoot }) {
+    const { runBacktest } = await import(distModule(distRoot, 'cli/commands/backtest.js'));
     const dir = mkdtempSync(join(tmpdir(), 'prescient-bench-'));
+    const c0 = cpuMs();
     try {
       const r = await runBacktest({
         trace: path,
@@ -104,7 +144,8 @@ export const jobs = {
         progress: false,
         jobs: 'auto',
       });
-      return { series: r.series, points: r.points, wallMs: r.wallMs };
+      // CPU of every thread of this process: the worker threads' too
+      return { series: r.series, points: r.points, wallMs: r.wallMs, cpuMs: cpuMs() - c0 };
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -119,28 +160,43 @@ export async function run(ctx) {
   }
   // --quick: every 4th series (263 of 1,052); the target is then checked on the extrapolated time.
   const stride = ctx.quick ? 4 : 1;
+  const refRev = process.env.PRESCIENT_BENCH_REF;
+  const ref = refRev ? buildReference(refRev) : undefined;
+  try {
+    return await measure(ctx, path, stride, ref);
+  } finally {
+    if (ref) rmSync(ref.dir, { recursive: true, force: true });
+  }
+}
+
+async function measure(ctx, path, stride, ref) {
   const models = [
     { id: 'engine', label: 'prescient engine (createEngine)' },
+    ...(ref ? [{ id: 'engine', label: `prescient engine at ${ref.rev} (reference build)`, distRoot: ref.dist }] : []),
     { id: 'vpa', label: 'baseline: VPA histogram' },
     { id: 'seasonal-naive', label: 'baseline: seasonal naive' },
     { id: 'oracle', label: 'reference: flat whole-day quantiles (reads the future)' },
   ];
   const results = [];
   for (const m of models) {
-    const r = await runChild('backtest', 'run', { path, model: m.id, stride });
+    const r = await runChild('backtest', 'run', { path, model: m.id, stride, ...(m.distRoot ? { distRoot: m.distRoot } : {}) });
     results.push({ ...m, ...r.result, maxRssKiB: r.maxRssKiB });
   }
   const engine = results[0];
+  const refEngine = ref ? results[1] : undefined;
+  const vpa = results.find((r) => r.model === 'vpa');
   const fullSeries = 1052;
   const scale = fullSeries / engine.series;
   const engineDayS = (engine.computeMs * scale) / 1000;
-  const best = Math.min(...results.slice(1, 3).map((r) => r.totalPinball));
+  const engineDayCpuS = (engine.computeCpuMs * scale) / 1000;
+  const best = Math.min(...results.filter((r) => r.model === 'vpa' || r.model === 'seasonal-naive').map((r) => r.totalPinball));
   ctx.print(
     table(
       [
         { key: 'label', label: 'model' },
         { key: 'series', label: 'series' },
         { key: 'compute', label: 'backtest wall' },
+        { key: 'cpu', label: 'CPU' },
         { key: 'rate', label: 'series/s' },
         { key: 'perOrigin', label: 'µs/origin' },
         { key: 'vsVpa', label: 'time vs VPA' },
@@ -153,9 +209,10 @@ export async function run(ctx) {
         label: r.label,
         series: String(r.series),
         compute: seconds(r.computeMs),
+        cpu: seconds(r.computeCpuMs),
         rate: num(r.series / (r.computeMs / 1000)),
         perOrigin: num((r.computeMs * 1000) / r.origins),
-        vsVpa: `${(r.computeMs / results[1].computeMs).toFixed(1)}x`,
+        vsVpa: `${(r.computeMs / vpa.computeMs).toFixed(1)}x`,
         ...Object.fromEntries(r.pinball.map((p, k) => [`p${k}`, num(p)])),
         rel: (r.totalPinball / best).toFixed(3),
         cov: r.coverage.slice(1).map((c) => `${(c * 100).toFixed(0)}%`).join('/'),
@@ -165,11 +222,20 @@ export async function run(ctx) {
   );
   ctx.print(
     `horizon ${OPTIONS.horizon}, every ${OPTIONS.every}, warmup ${OPTIONS.warmup}; ${engine.origins} origins, ${engine.points} scored points; ` +
-      `trace read ${seconds(engine.readMs)} (not in the backtest wall); pinball per point (CPU %).`,
+      `trace read ${seconds(engine.readMs)} (not in the backtest wall); pinball per point (CPU %); CPU = the process's CPU time during the backtest.`,
   );
-  ctx.print(`engine on one thread: ${engineDayS.toFixed(2)} s for the day${ctx.quick ? ` (extrapolated from ${engine.series} series)` : ''}`);
+  const extrapolated = ctx.quick ? ` (extrapolated from ${engine.series} series)` : '';
+  ctx.print(`engine on one thread: ${engineDayS.toFixed(2)} s wall, ${engineDayCpuS.toFixed(2)} s CPU for the day${extrapolated}`);
+  if (refEngine) {
+    const same = refEngine.totalPinball === engine.totalPinball ? 'same pinball' : `pinball ${num(refEngine.totalPinball)} there vs ${num(engine.totalPinball)} here`;
+    ctx.print(
+      `  reference ${ref.rev}: ${((refEngine.computeMs * scale) / 1000).toFixed(2)} s wall, ${((refEngine.computeCpuMs * scale) / 1000).toFixed(2)} s CPU ` +
+        `(this checkout takes ${(engine.computeCpuMs / refEngine.computeCpuMs).toFixed(2)}x its CPU; ${same})`,
+    );
+  }
   const checks = [];
   let cli;
+  let refCli;
   // The target is for the product's backtest: `prescient backtest` (runBacktest: read + engine +
   // CSV, series spread over worker threads, one per core).
   if (ctx.quick) ctx.print('end to end (runBacktest): skipped with --quick');
@@ -178,10 +244,19 @@ export async function run(ctx) {
     const r = await runChild('backtest', 'cli', { path });
     cli = { ...r.result, maxRssKiB: r.maxRssKiB };
     ctx.print(
-      `end to end (runBacktest: read + engine + CSV on worker threads, no baselines): ${seconds(cli.wallMs)} for ${cli.series} series, peak RSS ${mib(cli.maxRssKiB)}`,
+      `end to end (runBacktest: read + engine + CSV on worker threads, no baselines): ${seconds(cli.wallMs)} wall, ${seconds(cli.cpuMs)} CPU (all threads) ` +
+        `for ${cli.series} series, peak RSS ${mib(cli.maxRssKiB)}`,
     );
+    if (ref) {
+      const rr = await runChild('backtest', 'cli', { path, distRoot: ref.dist });
+      refCli = { ...rr.result, maxRssKiB: rr.maxRssKiB };
+      ctx.print(`  reference ${ref.rev}: ${seconds(refCli.wallMs)} wall, ${seconds(refCli.cpuMs)} CPU (all threads), peak RSS ${mib(refCli.maxRssKiB)}`);
+    }
     checks.push(check(`backtest one PlanetLab day (prescient backtest) < ${TARGET_S} s`, cli.wallMs / 1000, TARGET_S, 'lower', 's'));
     ctx.print(`${verdict(checks[0])}: prescient backtest ${(cli.wallMs / 1000).toFixed(2)} s for the day vs target < ${TARGET_S} s`);
   }
-  return { checks, data: { day: DAY, options: OPTIONS, levels: LEVELS, stride, engineDayS, models: results, cli } };
+  return {
+    checks,
+    data: { day: DAY, options: OPTIONS, levels: LEVELS, stride, engineDayS, engineDayCpuS, models: results, cli, ...(ref ? { reference: { rev: ref.rev, cli: refCli } } : {}) },
+  };
 }
