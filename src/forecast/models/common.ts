@@ -42,13 +42,49 @@ export function zodIssues(error: z.ZodError, prefix = ''): Issue[] {
   });
 }
 
+/** Parsed options per schema, by the options' JSON (engines build the same models per series). */
+const parsedOptions = new WeakMap<z.ZodType, Map<string, unknown>>();
+const PARSED_OPTIONS_KEPT = 256;
+
+/**
+ * JSON of options made only of finite numbers, strings, booleans and arrays of them (the key of
+ * the parse cache), else undefined: JSON would not tell such options apart from others.
+ */
+function optionsKey(input: unknown): string | undefined {
+  if (input === undefined || input === null) return '{}';
+  if (typeof input !== 'object' || Array.isArray(input)) return undefined;
+  for (const v of Object.values(input)) {
+    if (Array.isArray(v)) {
+      for (const x of v) if (!plain(x)) return undefined;
+    } else if (!plain(v)) return undefined;
+  }
+  return JSON.stringify(input);
+}
+
+function plain(v: unknown): boolean {
+  return typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v));
+}
+
 /**
  * Parses model options with a zod schema; throws a ValidationError naming each bad field
- * (`invalid holt options: alpha: Too big: expected number to be <=1`).
+ * (`invalid holt options: alpha: Too big: expected number to be <=1`). A successful parse of
+ * plain options is kept per schema and handed out again, frozen (models only read their options).
  */
 export function parseOptions<S extends z.ZodType>(schema: S, input: unknown, model: string): z.output<S> {
+  const key = optionsKey(input);
+  let cache = parsedOptions.get(schema);
+  if (key !== undefined && cache !== undefined) {
+    const hit = cache.get(key);
+    if (hit !== undefined) return hit as z.output<S>;
+  }
   const r = schema.safeParse(input ?? {});
   if (!r.success) throw new ValidationError(zodIssues(r.error), `invalid ${model} options`);
+  if (key !== undefined && r.data !== null && typeof r.data === 'object') {
+    if (cache === undefined) parsedOptions.set(schema, (cache = new Map()));
+    if (cache.size >= PARSED_OPTIONS_KEPT) cache.clear();
+    for (const v of Object.values(r.data)) if (Array.isArray(v)) Object.freeze(v);
+    cache.set(key, Object.freeze(r.data));
+  }
   return r.data;
 }
 
