@@ -135,6 +135,32 @@ test('a loan moves in a round (one store transaction), the next tick resizes thr
   }
 });
 
+test("a round's many transfers: the store rows net them per account and their reason counts the transfers per kind", async () => {
+  const store = openSqliteStore(':memory:');
+  const clock = new ManualClock(T0);
+  const w = await world(store, clock, { members: [['a', 3000, 4096], ['b', 1000, 1024], ['c', 1000, 1024]] });
+  try {
+    await w.tick();
+    await w.neg.runDue();
+    w.neg.setStatement('a', { cpu: { need: 500 }, memory: { need: 1000 } }, 60_000, clock.nowMs());
+    for (const id of ['b', 'c']) w.neg.setStatement(id, { cpu: { need: 1500 }, memory: { need: 1500 } }, 60_000, clock.nowMs());
+    clock.advance(100);
+    const r = (await w.neg.runDue())!;
+    assert.equal(r.transfers, 4, 'a lends cpu and memory to b and to c');
+    assert.equal(r.rows, 6, 'netted: a, b and c, cpu and memory');
+    for (const id of ['a', 'b', 'c']) {
+      for (const asset of ['cpu', 'memory'] as const) assert.equal((await store.listLedger(ALL_TENANTS, `alloc:${id}`, { asset })).at(-1)!.reason, 'negotiation: loan=4');
+    }
+    assert.deepEqual(await storedAlloc(store, 'b'), { cpuMillicores: 1500, memoryMiB: 1524 });
+    assert.deepEqual(await storedAlloc(store, 'a'), { cpuMillicores: 2000, memoryMiB: 4096 - 1000 });
+    assert.deepEqual(await totals(store), zero);
+  } finally {
+    await w.neg.stop();
+    await w.loop.stop();
+    await store.close();
+  }
+});
+
 test('a round whose write fails is written with the next one; an instance without measurements lends nothing; tenant view hides other tenants', async () => {
   const store = openSqliteStore(':memory:');
   const clock = new ManualClock(T0);

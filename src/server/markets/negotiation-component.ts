@@ -47,6 +47,8 @@ import type { MarketComponent, MarketTickContext, MarketTickOutput, RemovalCause
 export const NEGOTIATION_COMPONENT = 'negotiation';
 export const DEFAULT_NEGOTIATION_MS = 100;
 export const negotiationStateKey = (hostId: string): string => `market:negotiation:${hostId}`;
+/** Journal kinds whose every move is one transfer (a round's batch, or a single loan or revert). */
+const TRANSFER_KINDS: ReadonlySet<string> = new Set(['loan', 'loan-revert', 'loan-release']);
 
 export interface NegotiationComponentOptions {
   store: Store;
@@ -104,7 +106,7 @@ interface StoredHost {
 interface Writes {
   /** The hosts' ledger moves since the last write, netted per asset and account as they commit. */
   net: { cpu: Map<string, number>; memory: Map<string, number> };
-  /** Journal entries netted, per kind. */
+  /** Transfers (loans, recalls, releases) and other journal entries netted, per kind. */
   kinds: Map<string, number>;
   /** Rows made directly (resync, capacity changes). */
   rows: LedgerEntryInput[];
@@ -573,7 +575,8 @@ export class NegotiationComponent implements MarketComponent {
       map.set(m.from, (map.get(m.from) ?? 0) - m.amount);
       map.set(m.to, (map.get(m.to) ?? 0) + m.amount);
     }
-    p.kinds.set(e.kind, (p.kinds.get(e.kind) ?? 0) + 1);
+    // a round commits each resource's loans, recalls and releases as one entry of many moves: count transfers
+    p.kinds.set(e.kind, (p.kinds.get(e.kind) ?? 0) + (TRANSFER_KINDS.has(e.kind) ? e.moves.length : 1));
     p.hosts.add(hostId);
   }
 

@@ -77,3 +77,26 @@ test('property: any sequence of transactions keeps every asset total at exactly 
     { numRuns: 200 },
   );
 });
+
+test('commitInOrder: a batch of transfers is applied in order, each checked at its point, all or none', () => {
+  const l = new Ledger();
+  l.transfer('cpu', SYSTEM.CAPACITY_ISSUER, account.alloc('a'), 1000, 'issue', 0);
+  const ok = l.begin('loan', 1, ['batch'], 'h').move('cpu', account.alloc('a'), account.alloc('b'), 600).move('cpu', account.alloc('b'), account.alloc('c'), 500).move('memory', SYSTEM.CAPACITY_ISSUER, account.alloc('c'), 7);
+  const r = l.commitInOrder(ok);
+  assert.ok(r.ok);
+  assert.deepEqual([l.balance(account.alloc('a'), 'cpu'), l.balance(account.alloc('b'), 'cpu'), l.balance(account.alloc('c'), 'cpu'), l.balance(account.alloc('c'), 'memory')], [400, 100, 500, 7]);
+  assert.deepEqual(l.journal.at(-1)!.moves.length, 3, 'one entry with every move');
+  // the third move would take b below zero: the first two are undone, nothing is journaled
+  const before = ASSETS.map((a) => l.accounts(a));
+  const bad = l.begin('loan', 2).move('cpu', account.alloc('a'), account.alloc('b'), 300).move('cpu', account.alloc('c'), account.alloc('d'), 500).move('cpu', account.alloc('b'), account.alloc('a'), 401);
+  const refused = l.commitInOrder(bad);
+  assert.equal(refused.ok, false);
+  if (!refused.ok) assert.deepEqual([refused.account, refused.balance, refused.wouldBe], [account.alloc('b'), 400, -1]);
+  assert.deepEqual(ASSETS.map((a) => l.accounts(a)), before);
+  assert.equal(l.seq, 2);
+  // stricter than commit: a move may not rely on a later one
+  const later = () => l.begin('loan', 3).move('cpu', account.alloc('d'), account.alloc('a'), 10).move('cpu', account.alloc('c'), account.alloc('d'), 10);
+  assert.equal(l.commitInOrder(later()).ok, false);
+  assert.equal(l.commit(later()).ok, true);
+  assert.deepEqual(Ledger.replay(l.journal).accounts('cpu'), l.accounts('cpu'));
+});

@@ -15,7 +15,7 @@ function host(members: Array<[string, number]>, cap = 10_000): HostNegotiator {
   return h;
 }
 
-test('a lender with slack lends whole 0.1-vCPU units to a neighbour in need; one atomic ledger entry per loan', () => {
+test("a lender with slack lends whole 0.1-vCPU units to a neighbour in need; a round's loans are one atomic ledger entry", () => {
   const h = host([['a', 2000], ['b', 1000]]);
   const r = h.round(100, [st('a', 500), st('b', 1950)]);
   assert.deepEqual(r.transfers.map((t) => [t.kind, t.lender, t.borrower, t.amount]), [['loan', 'a', 'b', 1000]]);
@@ -23,6 +23,7 @@ test('a lender with slack lends whole 0.1-vCPU units to a neighbour in need; one
   assert.deepEqual(h.allocation('b'), { cpuMillicores: 2000, memoryMiB: 1000 });
   const e = h.ledger.journal.at(-1)!;
   assert.equal(e.kind, 'loan');
+  assert.equal(e.ref, 'h1');
   assert.deepEqual(e.moves, [{ asset: 'cpu', from: account.alloc('a'), to: account.alloc('b'), amount: 1000 }]);
   assert.equal(r.stats.cpu.offeredUnits, 15);
   assert.equal(r.stats.cpu.requestedUnits, 10);
@@ -61,14 +62,20 @@ test('ageing: even a one-unit pool reaches a best-effort instance while a gold o
   // the lender frees one more unit every round; gold (weight 8) and best-effort (1) both want plenty
   const h = host([['lender', 5000], ['gold', 0], ['be', 0]]);
   let beGot = 0;
+  let won: string[] = [];
   for (let k = 1; k <= 40 && beGot === 0; k++) {
-    h.round(k * 100, [st('lender', 5000 - 100 * k), st('gold', 5000, { sla: 'gold' }), st('be', 5000, { sla: 'best-effort' })]);
-    if (h.allocation('be').cpuMillicores > 0) beGot = k;
+    const r = h.round(k * 100, [st('lender', 5000 - 100 * k), st('gold', 5000, { sla: 'gold' }), st('be', 5000, { sla: 'best-effort' })]);
+    if (h.allocation('be').cpuMillicores > 0) {
+      beGot = k;
+      won = r.transfers.find((t) => t.borrower === 'be')!.reasons;
+    }
   }
   // best-effort's weight 1 + 0.5 x (rounds starved) passes gold's 8 after 15 starved rounds
   assert.equal(beGot, 16);
+  assert.ok(won.includes('ageing') && won.includes('starvedRounds=15'), won.join(' '));
+  // the round's loan is in the ledger: one 'loan' entry for the host
   const last = h.ledger.journal.at(-1)!;
-  assert.ok(last.reasons.includes('ageing') && last.reasons.includes('starvedRounds=15'), last.reasons.join(' '));
+  assert.deepEqual([last.kind, last.ref, last.moves.map((m) => [m.from, m.to, m.amount])], ['loan', 'h1', [[account.alloc('lender'), account.alloc('be'), 100]]]);
 });
 
 test('bad options and statements are reported with their paths', () => {
@@ -76,6 +83,7 @@ test('bad options and statements are reported with their paths', () => {
   const h = host([['a', 100]]);
   assert.throws(() => h.round(0, [st('zz', 1)]), /"zz" is not on host h1/);
   assert.throws(() => h.round(0, [st('a', 1, { sla: 'platinum' as SlaClass })]), /unknown SLA class "platinum"/);
+  assert.throws(() => h.round(0, [st('a', 1), st('a', 2)]), /two statements for "a" in one round/);
 });
 
 test('leaving reverts every loan and returns the entitlement to the host', () => {
