@@ -9,9 +9,13 @@
 //              need = previous usage (the simulator's reactive variant), 0.9-quantile entitlements
 // The round as the live loop runs it: every ledger entry handed to `onCommit` (the store's
 // append path; here a buffer flushed after each round), no journal kept in memory.
-// Same-run baselines: the same rounds keeping the whole journal in memory (what an unbounded
-// in-memory journal costs in garbage collection), and the harness floor: building the 1,000
-// statements and reading the 1,000 allocations without negotiating.
+// Same-run baselines: the reference round (ReferenceNegotiator, negotiation-reference.ts: the
+// straightforward round the fast one replaced, one ledger transaction per transfer, reasons built
+// per transfer) on the same rounds, with a check that both made the same decisions (a hash of every
+// transfer's kind, resource and amount, and of every allocation after every round); the same
+// rounds keeping the whole journal in memory (what an unbounded in-memory journal costs in garbage
+// collection); and the harness floor: building the 1,000 statements and reading the 1,000
+// allocations without negotiating.
 // The live path (`live` variant): the control plane's NegotiationComponent on a ControlLoop over
 // an SQLite file store (synchronous FULL, as `prescient start`), 1,000 running instances on one
 // host; each round the 1,000 needs arrive as explicit statements (the API's path), then
@@ -67,22 +71,27 @@ async function demandSource(kind, rounds) {
 }
 
 export const jobs = {
-  async negotiation({ kind, rounds, warmup, journal, floorOnly }) {
+  async negotiation({ kind, rounds, warmup, journal, floorOnly, reference }) {
     let flushed = 0;
     let buffer = [];
     const { HostNegotiator, SLA_CLASSES } = await import(dist('policy/markets/negotiation.js'));
+    const { ReferenceNegotiator } = await import(dist('policy/markets/negotiation-reference.js'));
     const { Ledger } = await import(dist('policy/markets/ledger.js'));
     const total = warmup + rounds;
     const { ent, at } = await demandSource(kind, total);
     const cap = { cpuMillicores: ent.reduce((s, e) => s + e.cpuMillicores, 0), memoryMiB: ent.reduce((s, e) => s + e.memoryMiB, 0) };
-    const host = new HostNegotiator('bench-host', cap, new Ledger(journal ? { keepJournal: true } : { keepJournal: false, onCommit: (e) => buffer.push(e) }));
+    const Negotiator = reference ? ReferenceNegotiator : HostNegotiator;
+    const host = new Negotiator('bench-host', cap, new Ledger(journal ? { keepJournal: true } : { keepJournal: false, onCommit: (e) => buffer.push(e) }));
     const ids = ent.map((_, i) => `vm-${i}`);
     ids.forEach((id, i) => host.join(id, ent[i], 0));
     const st = ids.map((id, i) => ({ id, sla: SLA_CLASSES[i % 4], criticality: i % 3, usageCpuMillicores: 0, usageMemoryMiB: 0, needCpuMillicores: 0, needMemoryMiB: 0 }));
     const times = [];
     let transfers = 0;
     let unmet = 0;
+    // decisions fingerprint (outside the timed part): every transfer, every allocation after every round
+    let hash = 0;
     let sink = 0;
+    const KIND = { loan: 1, recall: 2, release: 3 };
     for (let k = 0; k < total; k++) {
       const t0 = performance.now();
       for (let i = 0; i < N; i++) {
@@ -102,13 +111,18 @@ export const jobs = {
           transfers += r.transfers.length;
           unmet += r.unmet.length;
         }
+        for (const t of r.transfers) hash = (Math.imul(hash, 31) + t.amount * 4 + KIND[t.kind] + (t.resource === 'cpu' ? 0 : 65536)) | 0;
+        hash = (Math.imul(hash, 31) + r.unmet.length) | 0;
       }
       const t2 = performance.now();
-      for (let i = 0; i < N; i++) sink += host.allocation(ids[i]).cpuMillicores;
+      for (let i = 0; i < N; i++) {
+        const a = host.allocation(ids[i]);
+        sink = (Math.imul(sink, 31) + a.cpuMillicores + 7 * a.memoryMiB) | 0;
+      }
       const t3 = performance.now();
       if (k >= warmup) times.push(floorOnly ? t1 - t0 + (t3 - t2) : t2 - t1);
     }
-    return { ...stats(times), transfersPerRound: transfers / rounds, unmetPerRound: unmet / rounds, loans: host.loans().length, entriesStreamed: flushed, sink };
+    return { ...stats(times), transfersPerRound: transfers / rounds, unmetPerRound: unmet / rounds, loans: host.loans().length, entriesStreamed: flushed, fingerprint: floorOnly ? null : `${hash >>> 0}/${sink >>> 0}` };
   },
 };
 
@@ -199,31 +213,38 @@ export async function run(ctx) {
   const kinds = ['slack', 'contested'];
   if (tracePath(BITBRAINS) && existsSync(tracePath(BITBRAINS))) kinds.push('bitbrains');
   else ctx.print(`bitbrains scenario: skipped (${BITBRAINS} not found under the traces folder)`);
-  const bar = ctx.progress('negotiation rounds', kinds.length * 3);
+  const bar = ctx.progress('negotiation rounds', kinds.length * 4);
+  const bare = {};
   for (const kind of kinds) {
     const variants = [
       { id: 'round', label: `${kind}: round (entries streamed)`, args: { journal: false, floorOnly: false } },
+      { id: 'reference', label: `${kind}: baseline, reference round (one transaction per transfer)`, args: { journal: false, floorOnly: false, reference: true } },
       { id: 'journal', label: `${kind}: baseline, whole journal in memory`, args: { journal: true, floorOnly: false } },
       { id: 'floor', label: `${kind}: baseline, statements + reads only`, args: { journal: false, floorOnly: true } },
     ];
+    const got = {};
     for (const v of variants) {
       const r = (await runChild('markets', 'negotiation', { kind, rounds, warmup, ...v.args })).result;
       bar.tick();
+      got[v.id] = r;
       data.push({ kind, variant: v.id, ...r });
-      let status = 'info';
-      if (v.id === 'round') {
-        const c = check(`negotiation round, ${N} instances, ${kind}: median < ${TARGET_MS} ms`, r.medianMs, TARGET_MS, 'lower', 'ms');
-        checks.push(c);
-        status = verdict(c);
-      }
+    }
+    bare[kind] = got;
+    const same = got.round.fingerprint === got.reference.fingerprint && got.round.fingerprint === got.journal.fingerprint;
+    const cSame = check(`negotiation round, ${kind}: the same decisions as the reference round (fingerprint ${got.round.fingerprint} vs ${got.reference.fingerprint})`, same ? 0 : 1, 0, 'lower', '');
+    const cTarget = check(`negotiation round, ${N} instances, ${kind}: median < ${TARGET_MS} ms`, got.round.medianMs, TARGET_MS, 'lower', 'ms');
+    checks.push(cTarget, cSame);
+    for (const v of variants) {
+      const r = got[v.id];
       rows.push({
         label: v.label,
         median: `${num(r.medianMs)} ms`,
         p95: `${num(r.p95Ms)} ms`,
         max: `${num(r.maxMs)} ms`,
+        vsRef: v.id === 'floor' ? '-' : `${num(got.reference.medianMs / r.medianMs, 2)}x`,
         transfers: v.id === 'floor' ? '-' : num(r.transfersPerRound),
         unmet: v.id === 'floor' ? '-' : num(r.unmetPerRound),
-        status,
+        status: v.id === 'round' ? `${verdict(cTarget)}${same ? '' : ' (DECISIONS DIFFER)'}` : v.id === 'reference' ? (same ? 'same decisions' : 'DECISIONS DIFFER') : 'info',
       });
     }
   }
@@ -237,7 +258,7 @@ export async function run(ctx) {
     live.push({ kind, ...r });
     const c = check(`live negotiation round, ${N} instances, ${kind}: decision median < ${TARGET_MS} ms`, r.decision.medianMs, TARGET_MS, 'lower', 'ms');
     checks.push(c);
-    rows.push({ label: `${kind}: live, decision (HostNegotiator.round)`, median: `${num(r.decision.medianMs)} ms`, p95: `${num(r.decision.p95Ms)} ms`, max: `${num(r.decision.maxMs)} ms`, transfers: num(r.transfersPerRound), unmet: num(r.unmetPerRound), status: verdict(c) });
+    rows.push({ label: `${kind}: live, decision (HostNegotiator.round)`, median: `${num(r.decision.medianMs)} ms`, p95: `${num(r.decision.p95Ms)} ms`, max: `${num(r.decision.maxMs)} ms`, vsRef: `${num(bare[kind].reference.medianMs / r.decision.medianMs, 2)}x`, transfers: num(r.transfersPerRound), unmet: num(r.unmetPerRound), status: verdict(c) });
     rows.push({ label: `${kind}: live, whole round (sync, statements, decision, store write)`, median: `${num(r.whole.medianMs)} ms`, p95: `${num(r.whole.p95Ms)} ms`, max: `${num(r.whole.maxMs)} ms`, transfers: '-', unmet: '-', status: 'info' });
     rows.push({ label: `${kind}: live, its parts: membership sync`, median: `${num(r.sync.medianMs)} ms`, p95: `${num(r.sync.p95Ms)} ms`, max: `${num(r.sync.maxMs)} ms`, transfers: '-', unmet: '-', status: 'info' });
     rows.push({ label: `${kind}: live, its parts: statements from the model`, median: `${num(r.build.medianMs)} ms`, p95: `${num(r.build.p95Ms)} ms`, max: `${num(r.build.maxMs)} ms`, transfers: '-', unmet: '-', status: 'info' });
@@ -253,6 +274,7 @@ export async function run(ctx) {
         { key: 'median', label: 'median' },
         { key: 'p95', label: 'p95' },
         { key: 'max', label: 'max' },
+        { key: 'vsRef', label: 'reference median / median' },
         { key: 'transfers', label: 'transfers/round' },
         { key: 'unmet', label: 'unmet/round' },
         { key: 'status', label: `target < ${TARGET_MS} ms` },
