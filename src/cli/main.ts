@@ -3,9 +3,13 @@
 // non-zero with a clear message on bad arguments.
 import { Command, CommanderError } from 'commander';
 import { PrescientError } from '../core/errors.js';
-import { COMMANDS } from './commands/index.js';
+import { loadCommands } from './commands/index.js';
 
-export function buildProgram(): Command {
+/**
+ * The program with every command, or with only `command` when it names one (what `main` does
+ * for a run of that command: the other commands' modules are not loaded).
+ */
+export async function buildProgram(command?: string): Promise<Command> {
   const program = new Command();
   program
     .name('prescient')
@@ -13,12 +17,15 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const register of COMMANDS) register(program);
+  for (const register of await loadCommands(command)) register(program);
   return program;
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
+  // argv = [node, script, command, ...]: options before the command (only --help / --version
+  // are global) mean no command was named, and then every command is loaded.
+  const first = argv[2];
+  const program = await buildProgram(first !== undefined && !first.startsWith('-') ? first : undefined);
   try {
     await program.parseAsync(argv);
   } catch (err) {

@@ -22,7 +22,7 @@ function tempTrace(): { dir: string; traceDir: string } {
 
 async function simulate(args: string[]): Promise<void> {
   // (The command prints one summary line; the test runner's TAP output tolerates it.)
-  await buildProgram().parseAsync(['node', 'prescient', 'simulate', '--no-progress', ...args]);
+  await (await buildProgram()).parseAsync(['node', 'prescient', 'simulate', '--no-progress', ...args]);
 }
 
 test('simulate writes allocations.csv, summary.json and a self-contained report.html', async () => {

@@ -1,13 +1,22 @@
-// Every CLI command, in the order `prescient --help` lists them.
+// Every CLI command, in the order `prescient --help` lists them. Each module is imported only
+// when needed: a run of one command loads that command alone (so `prescient backtest` does not
+// load the HTTP server, SQLite and the drivers that `start` and `demo` need); `--help`, no
+// command or an unknown one loads them all.
 import type { Command } from 'commander';
-import { register as backtest } from './backtest.js';
-import { register as simulate } from './simulate.js';
-import { register as start } from './start.js';
-import { register as demo } from './demo.js';
-import { register as markets } from './markets.js';
-import { register as agent } from './agent.js';
 
-export const COMMANDS: Array<(program: Command) => void> = [backtest, simulate];
-COMMANDS.push(start, demo);
-COMMANDS.push(markets);
-COMMANDS.push(agent);
+export type Register = (program: Command) => void;
+
+export const COMMAND_LOADERS: ReadonlyArray<readonly [name: string, load: () => Promise<Register>]> = [
+  ['backtest', async () => (await import('./backtest.js')).register],
+  ['simulate', async () => (await import('./simulate.js')).register],
+  ['start', async () => (await import('./start.js')).register],
+  ['demo', async () => (await import('./demo.js')).register],
+  ['markets', async () => (await import('./markets.js')).register],
+  ['agent', async () => (await import('./agent.js')).register],
+];
+
+/** The register functions of every command, or only of `name` when it is one of them. */
+export async function loadCommands(name?: string): Promise<Register[]> {
+  const one = COMMAND_LOADERS.find(([n]) => n === name);
+  return Promise.all((one ? [one] : COMMAND_LOADERS).map(([, load]) => load()));
+}
