@@ -2,7 +2,9 @@
 // Same series, same rolling origins, same scoring (AccuracyAccumulator) for every method:
 //   - ours: the engine and the two baselines, online (one pass, forecasts at each origin);
 //   - augurs: AutoETS ('ZZN', model chosen by AICc) and, where the series holds two days,
-//     MSTL([288]) with an AutoETS trend; both refit on the whole past at every origin.
+//     MSTL([288]) with an AutoETS trend; both refit on the whole past at every origin;
+//   - on PlanetLab, a reference that reads the future: flat quantiles of the whole day (as in the
+//     backtest bench), the floor for any forecaster that ignores the order of the day.
 // augurs gives a central interval at one level per predict call: the upper bounds at levels
 // 0.8 / 0.9 / 0.98 are the 0.9 / 0.95 / 0.99 quantiles, and its point forecast is the median.
 import { readFileSync } from 'node:fs';
@@ -10,7 +12,7 @@ import { dist, num, progress, runChild, seconds, table, tracePath } from './lib/
 
 export const meta = {
   name: 'augurs',
-  title: 'Accuracy (pinball) and speed vs @bsull/augurs AutoETS / MSTL on Bitbrains and Google CPU',
+  title: 'Accuracy (pinball) and speed vs @bsull/augurs AutoETS / MSTL on Bitbrains, Google and PlanetLab CPU',
 };
 
 const LEVELS = [0.5, 0.9, 0.95, 0.99];
@@ -18,14 +20,21 @@ const LEVELS = [0.5, 0.9, 0.95, 0.99];
 const AUGURS_LEVEL = { 0.9: 0.8, 0.95: 0.9, 0.99: 0.98 };
 
 /**
- * Datasets. Bitbrains: the first 3 days of each VM (864 samples), first origin after 2 days so
- * MSTL sees two daily periods, an origin every 2 hours. Google: one day per file (288), first
- * origin after half a day, an origin every hour (as the PlanetLab backtest).
+ * Datasets (series taken in the trace reader's order: files sorted by name, the first `count`
+ * long enough). Bitbrains: the first 3 days of each VM (864 samples), first origin after 2 days
+ * so MSTL sees two daily periods, an origin every 2 hours. Google: one day per file (288), first
+ * origin after half a day, an origin every hour (as the PlanetLab backtest). PlanetLab: the first
+ * files by name of the backtest bench's day (one day each, 288 samples), the backtest's origins;
+ * no MSTL (half a day of history holds no daily period) and the whole-day oracle as a reference.
  */
 const DATASETS = [
   { id: 'bitbrains', format: 'bitbrains', dir: 'bitbrains-rnd/2013-7', unit: 'cores', length: 864, options: { horizon: 12, every: 24, warmup: 576 }, mstl: true },
   { id: 'google2011', format: 'google2011', dir: 'google2011', unit: 'CPU %', length: 288, options: { horizon: 12, every: 12, warmup: 144 }, mstl: false },
+  { id: 'planetlab', format: 'planetlab', dir: 'planetlab/20110303', unit: 'CPU %', length: 288, options: { horizon: 12, every: 12, warmup: 144 }, mstl: false, oracle: true },
 ];
+
+/** Our two baselines: "total vs best baseline" divides by the lower of their total pinballs on each set. */
+const BASELINES = ['vpa', 'seasonal-naive'];
 
 function wasm(module) {
   return readFileSync(new URL(`${module}_bg.wasm`, import.meta.resolve(`@bsull/augurs/${module}`)));
@@ -81,6 +90,17 @@ export const jobs = {
     const { getTraceFormat } = await import(dist('traces/index.js'));
     const { backtestOrigins, backtestSeries, createEngine, seasonalNaiveBaseline, vpaBaseline } = await import(dist('forecast/engine.js'));
     const { AccuracyAccumulator } = await import(dist('forecast/metrics.js'));
+    const { sortedQuantile } = await import(dist('forecast/quantile.js'));
+    /** Reference only: flat quantiles of the WHOLE series (it reads the future), as in the backtest bench. */
+    const oracle = (values) => {
+      const sorted = Float64Array.from(values).sort();
+      const q = LEVELS.map((l) => sortedQuantile(sorted, sorted.length, l));
+      const mean = values.reduce((a, v) => a + v, 0) / values.length;
+      return {
+        update() {},
+        forecast: (h) => ({ mean: new Float64Array(h).fill(mean), quantiles: q.map((v) => new Float64Array(h).fill(v)), levels: LEVELS, confidence: 1, model: 'oracle' }),
+      };
+    };
     const { initSync: initEts, AutoETS } = await import('@bsull/augurs/ets');
     const { initSync: initMstl, MSTL } = await import('@bsull/augurs/mstl');
     initEts({ module: wasm('ets') });
@@ -94,6 +114,7 @@ export const jobs = {
       series.push({ id: s.id, values: v.slice(0, ds.length) });
       if (series.length === count) break;
     }
+    const ids = series.map((s) => s.id);
     const b = ds.options;
     const methods = [
       { id: 'engine', label: 'prescient engine', online: true, make: (eo) => createEngine(eo) },
@@ -103,6 +124,7 @@ export const jobs = {
       ...(ds.mstl
         ? [{ id: 'mstl', label: 'augurs MSTL([288])+ETS', online: false, fit: (train) => { const m = MSTL.ets([288]); m.fit(train); return m; } }]
         : []),
+      ...(ds.oracle ? [{ id: 'oracle', label: 'flat whole-day quantiles (reads the future)', online: true, make: (_eo, _n, values) => oracle(values) }] : []),
     ];
     const out = [];
     for (const m of methods) {
@@ -120,7 +142,7 @@ export const jobs = {
         if (m.online) {
           const eo = { horizon: b.horizon, levels: LEVELS, stepSeconds: 300 };
           const t0 = performance.now();
-          const model = m.make(eo, values.length);
+          const model = m.make(eo, values.length, values);
           const fs = [];
           backtestSeries(values, model, b, (origin, f) => fs.push([origin, f]));
           ms += performance.now() - t0;
@@ -177,7 +199,7 @@ export const jobs = {
         mase: acc.mase(),
       });
     }
-    return { dataset, series: series.length, length: ds.length, options: b, unit: ds.unit, methods: out };
+    return { dataset, dir: ds.dir, series: series.length, firstId: ids[0], lastId: ids[ids.length - 1], length: ds.length, options: b, unit: ds.unit, methods: out };
   },
 };
 
@@ -195,10 +217,13 @@ export async function run(ctx) {
     data[ds.id] = r;
     const ref = r.methods.find((m) => m.method === 'autoets');
     for (const m of r.methods) m.vsAutoEts = versus(m, ref);
+    const best = Math.min(...r.methods.filter((m) => BASELINES.includes(m.method)).map((m) => m.totalPinball));
+    for (const m of r.methods) m.vsBestBaseline = m.totalPinball / best;
+    r.bestBaselineTotalPinball = best;
     const o = r.options;
     ctx.print(
-      `\n${ds.id}: ${r.series} CPU series (${r.unit}), first ${r.length} samples each; horizon ${o.horizon}, every ${o.every}, warmup ${o.warmup}; ` +
-        `${ref.origins} origins, ${ref.points} scored points`,
+      `\n${ds.id}: ${r.series} CPU series (${r.unit}), first ${r.length} samples each, the first ${r.series} files by name of ${r.dir} (${r.firstId} .. ${r.lastId}); ` +
+        `horizon ${o.horizon}, every ${o.every}, warmup ${o.warmup}; ${ref.origins} origins, ${ref.points} scored points`,
     );
     ctx.print(
       table(
@@ -207,6 +232,7 @@ export async function run(ctx) {
           { key: 'how', label: 'fitting', align: 'left' },
           ...LEVELS.map((q, k) => ({ key: `p${k}`, label: `pinball@${q}` })),
           { key: 'rel', label: 'total vs AutoETS' },
+          { key: 'relBase', label: 'total vs best baseline' },
           { key: 'med', label: 'median series vs AutoETS' },
           { key: 'wins', label: 'series won/tied/lost' },
           { key: 'cov', label: 'cover@0.9/0.95/0.99' },
@@ -219,9 +245,10 @@ export async function run(ctx) {
         ],
         r.methods.map((m) => ({
           label: m.label,
-          how: m.method === 'autoets' || m.method === 'mstl' ? 'refit per origin' : 'online',
+          how: m.method === 'autoets' || m.method === 'mstl' ? 'refit per origin' : m.method === 'oracle' ? 'reads the future' : 'online',
           ...Object.fromEntries(m.pinball.map((p, k) => [`p${k}`, num(p)])),
           rel: num(m.totalPinball / ref.totalPinball),
+          relBase: m.vsBestBaseline.toFixed(3),
           med: m.vsAutoEts.medianRatio.toFixed(3),
           wins: m.method === 'autoets' ? '-' : `${m.vsAutoEts.wins}/${m.vsAutoEts.ties}/${m.vsAutoEts.losses}`,
           cov: m.coverage.slice(1).map((c) => `${(c * 100).toFixed(0)}%`).join('/'),
@@ -238,7 +265,8 @@ export async function run(ctx) {
   }
   ctx.print(
     '\npinball per point (lower is better); "total vs AutoETS" = total pinball over all points and the 4 levels / AutoETS\'s ' +
-      '(one blown-up interval can dominate it); "median series vs AutoETS" = median over series of the same ratio per series; ' +
+      '(one blown-up interval can dominate it); "total vs best baseline" = the same total / the lower of the two baselines\' ' +
+      '(VPA histogram, seasonal naive) on that set; "median series vs AutoETS" = median over series of the same ratio per series; ' +
       '"series won" = series where the method\'s total pinball is below AutoETS\'s; "wild forecasts" = origins where a quantile ' +
       'exceeds 10x the largest value in the training data (+1), kept and scored as given; ' +
       'online methods are timed over the whole pass (every update and every forecast), augurs over fit + predicts at each origin.',
