@@ -51,7 +51,7 @@ import {
   type EffectiveSettings,
 } from '../policy/framework/settings.js';
 import type { ControlInputs, ControlSettings, Forecasts, HostState, InstanceState, Snapshot, ViolationRecord } from '../policy/framework/types.js';
-import type { Clock } from './clock.js';
+import { FixedRateTimer, type Clock } from './clock.js';
 import type { EventBus } from './events.js';
 import { DEFAULT_FORECAST_LEVELS, SeriesForecasters, quantileAt, type ForecasterOptions, type LatestForecast } from './forecasters.js';
 import type { MarketRound, MarketRuntime, MarketWrites } from './markets/runtime.js';
@@ -271,9 +271,7 @@ export class ControlLoop {
   private running: Promise<unknown> | null = null;
   /** Owners of instances that left the model this tick (events after the commit). */
   private readonly retiredTenants = new Map<string, string>();
-  private timer: ReturnType<typeof setTimeout> | null = null;
-  private stopped = true;
-  private nextDueMs = NaN;
+  private readonly timer: FixedRateTimer;
   private loaded = false;
   // operator settings and what they need (see the header)
   private globalSettings: ControlSettings | undefined;
@@ -298,6 +296,8 @@ export class ControlLoop {
     if (!(this.stepSeconds > 0)) throw new RangeError(`stepSeconds must be > 0, got ${this.stepSeconds}`);
     this.history = new History(Math.max(2, o.historyTicks ?? 240));
     this.violationWindowSteps = degradationWindowSteps(this.stepSeconds);
+    // overran: the next tick starts at once (the tick reports the overrun)
+    this.timer = new FixedRateTimer(this.clock, this.tickMs, (lateMs) => this.tick(lateMs), (err) => this.o.onError?.(err, 'tick'));
   }
 
   // ------------------------------------------------------------------------------ model
@@ -1079,37 +1079,12 @@ export class ControlLoop {
 
   /** Starts ticking every tickMs (fixed rate; an overrun delays the next tick, it does not skip it). */
   start(): void {
-    if (!this.stopped) return;
-    this.stopped = false;
-    this.nextDueMs = this.clock.nowMs();
-    this.schedule(0);
-  }
-
-  private schedule(delayMs: number): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => void this.runScheduled(), Math.max(0, delayMs));
-  }
-
-  private async runScheduled(): Promise<void> {
-    this.timer = null;
-    if (this.stopped) return;
-    const lateMs = Math.max(0, this.clock.nowMs() - this.nextDueMs);
-    try {
-      await this.tick(lateMs);
-    } catch (err) {
-      this.o.onError?.(err, 'tick');
-    }
-    this.nextDueMs += this.tickMs;
-    const now = this.clock.nowMs();
-    if (now > this.nextDueMs) this.nextDueMs = now; // overran: start the next tick now (reported by the tick)
-    this.schedule(this.nextDueMs - now);
+    this.timer.start();
   }
 
   /** Stops ticking and waits for a tick in progress; then flushes pending writes once. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+    this.timer.stop();
     if (this.running) await this.running.catch(() => undefined);
     const p = this.pending;
     if (this.loaded && (p.audit.length > 0 || p.instances.size > 0 || p.hosts.size > 0 || p.forecasts.size > 0 || p.retired.size > 0 || this.o.markets)) {
@@ -1118,7 +1093,7 @@ export class ControlLoop {
   }
 
   get isRunning(): boolean {
-    return !this.stopped;
+    return this.timer.isRunning;
   }
 }
 

@@ -39,7 +39,7 @@ import { ALL_TENANTS, type LedgerEntryInput, type Store } from '../../core/store
 import { Ledger, NEGATIVE_ALLOWED_PREFIXES, SYSTEM, type JournalEntry } from '../../policy/markets/ledger.js';
 import { HostNegotiator, jainIndex, type AgentStatement, type Loan, type NegotiationOptions, type NegotiationState, type LendResource } from '../../policy/markets/negotiation.js';
 import { kv } from '../../policy/markets/reasons.js';
-import type { Clock } from '../clock.js';
+import { FixedRateTimer, type Clock } from '../clock.js';
 import type { ControlLoop, ManagedHost, ManagedInstance } from '../control-loop.js';
 import { statementOf, slaOf, type ExplicitStatement, type NeedSource } from './negotiation-statements.js';
 import type { MarketComponent, MarketTickContext, MarketTickOutput, RemovalCause } from './types.js';
@@ -168,10 +168,8 @@ export class NegotiationComponent implements MarketComponent {
   private batches = 0;
   private readonly epoch: string;
   private rounds = 0;
-  private timer: ReturnType<typeof setTimeout> | null = null;
-  private nextDueMs = NaN;
+  private readonly timer: FixedRateTimer;
   private running: Promise<unknown> | null = null;
-  private stopped = true;
   private readonly metrics: NegotiationMetrics | undefined;
   lastReport: NegotiationRoundReport | undefined;
 
@@ -182,6 +180,7 @@ export class NegotiationComponent implements MarketComponent {
     if (!(this.needLevel > 0 && this.needLevel < 1)) throw new RangeError(`needLevel must be in (0, 1), got ${this.needLevel}`);
     this.epoch = Math.floor(o.clock.nowMs()).toString(36);
     this.metrics = o.registry ? new NegotiationMetrics(o.registry) : undefined;
+    this.timer = new FixedRateTimer(o.clock, this.intervalMs, () => this.round(), (err) => this.o.onError?.(err, 'negotiation'), true);
   }
 
   /** Connects the component to the loop (its model, its clock and exclusive()). */
@@ -253,39 +252,14 @@ export class NegotiationComponent implements MarketComponent {
 
   // ------------------------------------------------------------------------------ rounds
 
-  /** Starts the round timer (every intervalMs of the loop's clock; a slow round delays the next, none is skipped twice). */
+  /** Starts the round timer (every intervalMs of the loop's clock; a slow round delays the next, none is skipped). */
   start(): void {
-    if (!this.stopped) return;
-    this.stopped = false;
-    this.nextDueMs = this.o.clock.nowMs();
-    this.schedule(0);
-  }
-
-  private schedule(delayMs: number): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => void this.fire(), Math.max(0, delayMs));
-    this.timer.unref?.();
-  }
-
-  private async fire(): Promise<void> {
-    this.timer = null;
-    if (this.stopped) return;
-    try {
-      await this.round();
-    } catch (err) {
-      this.o.onError?.(err, 'negotiation');
-    }
-    this.nextDueMs += this.intervalMs;
-    const now = this.o.clock.nowMs();
-    if (now > this.nextDueMs) this.nextDueMs = now;
-    this.schedule(this.nextDueMs - now);
+    this.timer.start();
   }
 
   /** Stops the timer and waits for a round in progress; then writes anything pending once. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+    this.timer.stop();
     if (this.running) await this.running.catch(() => undefined);
     const w = this.take();
     if (w) {
@@ -304,10 +278,11 @@ export class NegotiationComponent implements MarketComponent {
    */
   async runDue(): Promise<NegotiationRoundReport | undefined> {
     const now = this.o.clock.nowMs();
-    if (Number.isNaN(this.nextDueMs)) this.nextDueMs = now;
-    if (now < this.nextDueMs) return undefined;
+    const t = this.timer;
+    if (Number.isNaN(t.nextDueMs)) t.nextDueMs = now;
+    if (now < t.nextDueMs) return undefined;
     const r = await this.round();
-    this.nextDueMs = Math.max(this.nextDueMs + this.intervalMs, now);
+    t.nextDueMs = Math.max(t.nextDueMs + this.intervalMs, now);
     return r;
   }
 
