@@ -125,29 +125,18 @@ test('a component moves units each tick: rows reach the store in the commit, wit
 test('a failed commit keeps the market rows and writes them with the next commit', async () => {
   const base = openSqliteStore(':memory:');
   const clock = new ManualClock(T0);
-  let failing = false;
-  const store = new Proxy(base, {
-    get(target, prop, recv) {
-      if (prop === 'transaction') {
-        return async (fn: (tx: Store) => Promise<unknown>) => {
-          if (failing) throw new StoreError('backend', 'disk on fire');
-          return target.transaction(fn);
-        };
-      }
-      const v = Reflect.get(target, prop, recv);
-      return typeof v === 'function' ? v.bind(target) : v;
-    },
-  }) as Store;
+  const fault = failingTransactions(base, 'disk on fire');
+  const store = fault.store;
   try {
     const toy = new Toy();
     const a = await world(store, clock, toy);
     await a.loop.tick();
-    failing = true;
+    fault.failing = true;
     const r1 = await a.loop.tick();
     const r2 = await a.loop.tick();
     assert.equal(r1.committed, false);
     assert.equal(r2.committed, false);
-    failing = false;
+    fault.failing = false;
     const r3 = await a.loop.tick();
     assert.ok(r3.committed);
     const stored = await base.listBalances(ALL_TENANTS, { asset: 'credit' });
@@ -163,19 +152,8 @@ test('a failed commit keeps the market rows and writes them with the next commit
 test('operate: an API operation is written at once; when the write fails its moves are reversed in memory', async () => {
   const base = openSqliteStore(':memory:');
   const clock = new ManualClock(T0);
-  let failing = false;
-  const store = new Proxy(base, {
-    get(target, prop, recv) {
-      if (prop === 'transaction') {
-        return async (fn: (tx: Store) => Promise<unknown>) => {
-          if (failing) throw new StoreError('backend', 'store down');
-          return target.transaction(fn);
-        };
-      }
-      const v = Reflect.get(target, prop, recv);
-      return typeof v === 'function' ? v.bind(target) : v;
-    },
-  }) as Store;
+  const fault = failingTransactions(base, 'store down');
+  const store = fault.store;
   try {
     const toy = new Toy();
     const a = await world(store, clock, toy);
@@ -189,7 +167,7 @@ test('operate: an API operation is written at once; when the write fails its mov
     });
     assert.equal(got, true);
     assert.equal(await base.balance(ALL_TENANTS, `credits:${id}`, 'credit'), before - 100, 'written at once');
-    failing = true;
+    fault.failing = true;
     await assert.rejects(
       a.markets.operate((ledger, nowMs) => {
         const r = ledger.transfer('credit', `credits:${id}`, SYSTEM.BONDED, 50, 'test-op', nowMs, ['op'], id);
@@ -198,7 +176,7 @@ test('operate: an API operation is written at once; when the write fails its mov
       /store down/,
     );
     assert.equal(a.markets.ledger.balance(`credits:${id}`, 'credit'), before - 100, 'reversed in memory');
-    failing = false;
+    fault.failing = false;
     await a.loop.tick();
     const stored = await base.listBalances(ALL_TENANTS, { asset: 'credit' });
     assert.deepEqual(stored.map((x) => [x.account, x.balance]), a.markets.ledger.accounts('credit'));
@@ -244,3 +222,21 @@ test('the embedded fleet applies a preempt action: the instance leaves its host 
   assert.equal(fleet.worldInstance(id)!.hostId, s.hosts[0]!.id, 'undo restores it (idempotent)');
   assert.throws(() => fleet.driver.apply(preempt('nope', ['test'])), /no instance "nope"/);
 });
+
+/** `base` whose transactions throw a backend StoreError(message) while `failing` is set. */
+function failingTransactions(base: Store, message: string): { store: Store; failing: boolean } {
+  const fault = { store: base, failing: false };
+  fault.store = new Proxy(base, {
+    get(target, prop, recv) {
+      if (prop === 'transaction') {
+        return async (fn: (tx: Store) => Promise<unknown>) => {
+          if (fault.failing) throw new StoreError('backend', message);
+          return target.transaction(fn);
+        };
+      }
+      const v = Reflect.get(target, prop, recv);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  }) as Store;
+  return fault;
+}
