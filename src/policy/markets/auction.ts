@@ -215,11 +215,30 @@ interface DemandStats {
   mu: Record<AuctionResource, Float64Array>;
   variance: Record<AuctionResource, Float64Array>;
   q: Record<AuctionResource, Float64Array>;
+  /**
+   * One buffer behind the views above (9 x H): mu of cpu, memory, network, then variance, then q;
+   * each resource's H steps in order (sums over many instances run over it in one loop).
+   */
+  flat: Float64Array;
+}
+
+/** Zeroed stats of horizon H: the three tables are views of one buffer (DemandStats.flat). */
+function zeroStats(H: number): DemandStats {
+  const flat = new Float64Array(9 * H);
+  let at = 0;
+  const mk = (): Record<AuctionResource, Float64Array> => {
+    const t = { cpu: flat.subarray(at, at + H), memory: flat.subarray(at + H, at + 2 * H), network: flat.subarray(at + 2 * H, at + 3 * H) };
+    at += 3 * H;
+    return t;
+  };
+  const mu = mk();
+  const variance = mk();
+  const q = mk();
+  return { mu, variance, q, flat };
 }
 
 function demandStats(d: Demand, H: number, level: number): DemandStats {
-  const mk = () => ({ cpu: new Float64Array(H), memory: new Float64Array(H), network: new Float64Array(H) });
-  const s: DemandStats = { mu: mk(), variance: mk(), q: mk() };
+  const s = zeroStats(H);
   for (const r of AUCTION_RESOURCES) {
     const f = d[r];
     if (!f) continue;
@@ -237,10 +256,7 @@ function demandStats(d: Demand, H: number, level: number): DemandStats {
   return s;
 }
 
-interface HostSums {
-  mu: Record<AuctionResource, Float64Array>;
-  variance: Record<AuctionResource, Float64Array>;
-  q: Record<AuctionResource, Float64Array>;
+interface HostSums extends DemandStats {
   request: Amount3;
   /** sum of memoryIntensity x median CPU at step 1. */
   membw: number;
@@ -265,6 +281,11 @@ interface HostState {
   instances: Set<string>;
   sums: HostSums;
   highRounds: number;
+  /**
+   * The sums are exactly what `rebuildSums` would compute (rebuilt from scratch, nothing added,
+   * removed or re-forecast since): a rebuild may skip the host without changing a bit.
+   */
+  fresh: boolean;
 }
 
 export interface Interference {
@@ -332,14 +353,13 @@ export class SpotMarket {
     hosts.forEach((h, i) => {
       for (const r of AUCTION_RESOURCES) if (!(h.capacity[r] >= 0)) issues.push({ path: `hosts[${i}].capacity.${r}`, message: `must be >= 0, got ${h.capacity[r]}` });
       if (this.hosts.has(h.id)) issues.push({ path: `hosts[${i}].id`, message: `duplicate host id "${h.id}"` });
-      this.hosts.set(h.id, { host: h, instances: new Set(), sums: this.emptySums(), highRounds: 0 });
+      this.hosts.set(h.id, { host: h, instances: new Set(), sums: this.emptySums(), highRounds: 0, fresh: true });
     });
     if (issues.length > 0) throw new ValidationError(issues, 'invalid spot hosts');
   }
 
   private emptySums(): HostSums {
-    const mk = () => ({ cpu: new Float64Array(this.H), memory: new Float64Array(this.H), network: new Float64Array(this.H) });
-    return { mu: mk(), variance: mk(), q: mk(), request: { cpu: 0, memory: 0, network: 0 }, membw: 0 };
+    return { ...zeroStats(this.H), request: { cpu: 0, memory: 0, network: 0 }, membw: 0 };
   }
 
   /** Money into a tenant's account (from outside the market). */
@@ -425,24 +445,36 @@ export class SpotMarket {
   }
 
   private addToSums(hs: HostState, stats: DemandStats, b: Bid, sign: 1 | -1): void {
+    hs.fresh = false;
     const s = hs.sums;
-    for (const r of AUCTION_RESOURCES) {
-      for (let h = 0; h < this.H; h++) {
-        s.mu[r][h] = s.mu[r][h]! + sign * stats.mu[r][h]!;
-        s.variance[r][h] = Math.max(0, s.variance[r][h]! + sign * stats.variance[r][h]!);
-        s.q[r][h] = s.q[r][h]! + sign * stats.q[r][h]!;
-      }
-      s.request[r] += sign * b.request[r];
-    }
+    // element by element the same arithmetic as s.x[r][h] += sign x stats.x[r][h] (variance floored
+    // at 0), over the flat buffers: mu [0, 3H), variance [3H, 6H), q [6H, 9H)
+    const a = s.flat;
+    const t = stats.flat;
+    const n = 3 * this.H;
+    for (let i = 0; i < n; i++) a[i] = a[i]! + sign * t[i]!;
+    for (let i = n; i < 2 * n; i++) a[i] = Math.max(0, a[i]! + sign * t[i]!);
+    for (let i = 2 * n; i < 3 * n; i++) a[i] = a[i]! + sign * t[i]!;
+    const rq = s.request;
+    rq.cpu += sign * b.request.cpu;
+    rq.memory += sign * b.request.memory;
+    rq.network += sign * b.request.network;
     s.membw += sign * b.memoryIntensity * stats.mu.cpu[0]!;
   }
 
   private rebuildSums(hs: HostState): void {
-    hs.sums = this.emptySums();
+    // zeroed in place (the same values as a new emptySums())
+    const s = hs.sums;
+    s.flat.fill(0);
+    s.request.cpu = 0;
+    s.request.memory = 0;
+    s.request.network = 0;
+    s.membw = 0;
     for (const id of hs.instances) {
       const ru = this.runningMap.get(id)!;
       this.addToSums(hs, ru.stats, ru.bid, 1);
     }
+    hs.fresh = true;
   }
 
   private stopInstance(id: string): void {
@@ -513,9 +545,13 @@ export class SpotMarket {
     if (input.forecasts) {
       for (const [id, d] of input.forecasts) {
         const ru = this.runningMap.get(id);
-        if (ru) ru.stats = demandStats(d, this.H, o.admitLevel);
+        if (ru) {
+          ru.stats = demandStats(d, this.H, o.admitLevel);
+          this.hosts.get(ru.hostId)!.fresh = false;
+        }
       }
-      for (const hs of this.hosts.values()) this.rebuildSums(hs);
+      // Sums from scratch (no drift from incremental updates); a host whose sums already are that is skipped.
+      for (const hs of this.hosts.values()) if (!hs.fresh) this.rebuildSums(hs);
     }
     for (const [id, ru] of this.runningMap) {
       const obs = input.observed?.get(id);
@@ -706,7 +742,7 @@ export class SpotMarket {
   addHost(host: SpotHost): void {
     if (this.hosts.has(host.id)) throw new InputError(`spot host "${host.id}" already exists`, { field: 'host' });
     for (const r of AUCTION_RESOURCES) if (!(host.capacity[r] >= 0)) throw new InputError(`capacity.${r} of host "${host.id}" must be >= 0, got ${host.capacity[r]}`, { field: `capacity.${r}` });
-    this.hosts.set(host.id, { host: { id: host.id, capacity: { ...host.capacity } }, instances: new Set(), sums: this.emptySums(), highRounds: 0 });
+    this.hosts.set(host.id, { host: { id: host.id, capacity: { ...host.capacity } }, instances: new Set(), sums: this.emptySums(), highRounds: 0, fresh: true });
   }
 
   /** Changes a host's capacity (e.g. 0 while it is powered off). */

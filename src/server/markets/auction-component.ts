@@ -569,7 +569,9 @@ export class AuctionComponent implements MarketComponent {
     this.metrics?.rounds.inc();
     const actions: Action[] = [];
     const created: string[] = [];
-    const room = roomAfterPlan(ctx, ctx.plan);
+    // the room after the plan (a pass over every instance): only when a stop or an admission needs it
+    let roomCache: Map<string, { cpu: number; memory: number }> | undefined;
+    const room = (): Map<string, { cpu: number; memory: number }> => (roomCache ??= roomAfterPlan(ctx, ctx.plan));
     const tenantOfRunning = new Map<string, string>();
     for (const r of before.running) tenantOfRunning.set(r.bid.id, r.bid.tenant);
     // stops first: notices that ran out, insufficient funds, penalties (their capacity frees the room)
@@ -577,7 +579,7 @@ export class AuctionComponent implements MarketComponent {
       const sp = this.spot.get(s.id);
       if (!sp) continue; // residents are never stopped by the auction
       actions.push(preempt(s.id, s.reasons));
-      freeRoom(room, ctx, s.id, sp.hostId);
+      freeRoom(room(), ctx, s.id, sp.hostId);
       summary.stopped.push({ instanceId: s.id, tenant: sp.tenant, hostId: sp.hostId, reasons: s.reasons });
       fx.audits.push({ action: { kind: 'spot-stop', instance: s.id, bid: sp.bidId, host: sp.hostId, round }, reasons: s.reasons, result: 'applied', instanceId: s.id, hostId: sp.hostId, tenant: sp.tenant });
       fx.events.push({ type: 'preempted', data: { instanceId: s.id, bidId: sp.bidId, hostId: sp.hostId, market: 'spot', atMs: ctx.nowMs, reasons: s.reasons }, tenant: sp.tenant });
@@ -643,7 +645,7 @@ export class AuctionComponent implements MarketComponent {
       if (!ob || !ob.bid) continue;
       const bid = ob.bid;
       const alloc = spotAllocation(bid, this.options.admitLevel);
-      const free = room.get(a.hostId);
+      const free = room().get(a.hostId);
       if (!free || free.cpu < alloc.cpuMillicores || free.memory < alloc.memoryMiB) {
         market.remove(bid.id);
         market.restorePending(bid);

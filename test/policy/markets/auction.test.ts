@@ -229,3 +229,65 @@ test('persistently high interference makes candidates and gives the lowest-value
   assert.deepEqual(r2.notices.map((n) => n.id), ['b'], 'the cheaper one');
   assert.ok(r2.notices[0]!.reasons.includes('consistently-high-interference'));
 });
+
+test('host sums after rounds with runtime forecasts are bit for bit a from-scratch rebuild (hosts without a change are not rebuilt)', () => {
+  // After every round with forecasts, each host's sums must equal those of a market built from
+  // nothing with the same instances in the same order on each host and their current demands
+  // (what rebuilding every host did before hosts without a change were skipped).
+  type D = { cpu: ReturnType<typeof prof>; memory: ReturnType<typeof prof> };
+  const op = fc.oneof(
+    fc.record({ k: fc.constant('forecast' as const), who: fc.array(fc.nat(29), { maxLength: 8 }), cpu: fc.double({ min: 0, max: 60, noNaN: true }) }),
+    fc.record({ k: fc.constant('move' as const), who: fc.nat(29), to: fc.nat(4) }),
+    fc.record({ k: fc.constant('remove' as const), who: fc.nat(29) }),
+    fc.record({ k: fc.constant('bid' as const), cpu: fc.double({ min: 1, max: 40, noNaN: true }) }),
+  );
+  const hosts = [0, 1, 2, 3, 4].map((k) => host(`h${k}`, 200, 200));
+  let rebuiltRounds = 0;
+  fc.assert(
+    fc.property(fc.array(op, { minLength: 1, maxLength: 25 }), (ops) => {
+      const A = market(hosts, {}, ['spot']);
+      const bids = new Map<string, Bid>();
+      const demand = new Map<string, D>();
+      for (let i = 0; i < 30; i++) {
+        const b = { ...bid(`r${i}`, { priceMicrosPerHour: 0, cpu: 3 + ((i * 7) % 11) * 0.37, mem: 2 + (i % 5) * 0.91 }), minRuntimeMs: Infinity };
+        A.adopt({ bid: b, hostId: `h${i % 5}`, startedAtMs: 0, billedToMs: 0, billCarry: 0, notice: null });
+        bids.set(b.id, b);
+        demand.set(b.id, b.profile as D);
+      }
+      let now = 0;
+      let n = 0;
+      for (const o of ops) {
+        now += 60_000;
+        const forecasts = new Map<string, D>();
+        let newBid: Bid | undefined;
+        if (o.k === 'forecast') {
+          for (const w of o.who) {
+            const id = `r${w}`;
+            if (!A.isRunning(id)) continue;
+            const d = { cpu: prof(o.cpu + w * 0.013), memory: demand.get(id)!.memory };
+            demand.set(id, d);
+            forecasts.set(id, d);
+          }
+        } else if (o.k === 'move') {
+          if (A.isRunning(`r${o.who}`)) A.move(`r${o.who}`, `h${o.to}`);
+        } else if (o.k === 'remove') A.remove(`r${o.who}`);
+        else {
+          newBid = bid(`b${n++}`, { tenant: 'spot', cpu: o.cpu });
+          bids.set(newBid.id, newBid);
+          demand.set(newBid.id, newBid.profile as D);
+        }
+        A.round(now, { ...(newBid ? { bids: [newBid] } : {}), ...(forecasts.size > 0 ? { forecasts } : {}) });
+        if (forecasts.size === 0) continue;
+        rebuiltRounds++;
+        const C = market(hosts, {}, ['spot']);
+        for (const h of hosts) for (const id of A.instancesOn(h.id)) C.adopt({ bid: { ...bids.get(id)!, profile: demand.get(id)! }, hostId: h.id, startedAtMs: 0, billedToMs: 0, billCarry: 0, notice: null });
+        for (const h of hosts) {
+          assert.deepEqual(A.predictedLoad(h.id), C.predictedLoad(h.id), `predicted load of ${h.id}`);
+          assert.deepEqual(A.interference(h.id), C.interference(h.id), `interference of ${h.id}`);
+        }
+      }
+    }),
+    { numRuns: 60 },
+  );
+  assert.ok(rebuiltRounds > 20, `only ${rebuiltRounds} rounds with forecasts were checked`);
+});
