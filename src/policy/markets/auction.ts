@@ -402,8 +402,14 @@ export class SpotMarket {
   interference(hostId: string, extra?: { stats: DemandStats; memoryIntensity: number }): Interference {
     const hs = this.hosts.get(hostId);
     if (!hs) throw new InputError(`unknown host "${hostId}"`, { field: 'host' });
-    const cap = hs.host.capacity;
     const pExceed: Amount3 = { cpu: 0, memory: 0, network: 0 };
+    const r = this.interferenceOf(hs, extra, pExceed);
+    return { total: r.total, pExceed, thrash: r.thrash, reasons: [kv('pCpu', pExceed.cpu), kv('pMemory', pExceed.memory), kv('pNetwork', pExceed.network), kv('thrash', r.thrash)] };
+  }
+
+  /** The figures of `interference` (pExceed filled in), without formatting reasons. */
+  private interferenceOf(hs: HostState, extra: { stats: DemandStats; memoryIntensity: number } | undefined, pExceed: Amount3): { total: number; thrash: number } {
+    const cap = hs.host.capacity;
     for (const r of AUCTION_RESOURCES) {
       const C = cap[r];
       if (!(C > 0)) continue;
@@ -421,7 +427,7 @@ export class SpotMarket {
     const thrash = budget > 0 ? Math.min(1, Math.max(0, membw / budget - 1)) : 0;
     const w = this.options.interferenceWeights;
     const total = w.cpu * pExceed.cpu + w.memory * pExceed.memory + w.network * pExceed.network + w.thrash * thrash;
-    return { total, pExceed, thrash, reasons: [kv('pCpu', pExceed.cpu), kv('pMemory', pExceed.memory), kv('pNetwork', pExceed.network), kv('thrash', thrash)] };
+    return { total, thrash };
   }
 
   /** Does the demand fit the host's remaining predicted capacity? The first resource short, or null. */
@@ -526,8 +532,8 @@ export class SpotMarket {
       if (issues.length > 0) throw new ValidationError(issues, 'invalid bids');
       for (const b of input.bids) this.pendingBids.set(b.id, { bid: b, stats: demandStats(b.profile, this.H, o.admitLevel), waitingFor: new Set() });
     }
-    // 1. billing
-    for (const [id, ru] of [...this.runningMap]) {
+    // 1. billing (stopping an instance deletes only its own entry: safe while iterating the map)
+    for (const [id, ru] of this.runningMap) {
       const b = this.bill(ru, nowMs);
       if (b === null) {
         res.stopped.push({ id, kind: 'stop', hostId: ru.hostId, reasons: [MR.INSUFFICIENT_FUNDS] });
@@ -535,7 +541,7 @@ export class SpotMarket {
       } else res.billedMicros += b;
     }
     // 2. notices that ran out
-    for (const [id, ru] of [...this.runningMap]) {
+    for (const [id, ru] of this.runningMap) {
       if (ru.notice && ru.notice.stopAtMs <= nowMs) {
         res.stopped.push({ id, kind: 'stop', hostId: ru.hostId, reasons: [MR.NOTICE_EXPIRED, ...ru.notice.reasons] });
         this.stopInstance(id);
@@ -560,20 +566,31 @@ export class SpotMarket {
         ru.lowRounds = obs.cpu / reqCpu < o.lowUtilisation.threshold ? ru.lowRounds + 1 : 0;
       }
     }
-    const hostInterference = new Map<string, Interference>();
+    // interference totals only (the reasons of `interference` are not needed here)
+    const hostInterference = new Map<string, number>();
+    const pExceed: Amount3 = { cpu: 0, memory: 0, network: 0 };
     for (const [hid, hs] of this.hosts) {
-      const it = this.interference(hid);
-      hostInterference.set(hid, it);
-      hs.highRounds = it.total >= o.highInterference.threshold ? hs.highRounds + 1 : 0;
+      pExceed.cpu = 0;
+      pExceed.memory = 0;
+      pExceed.network = 0;
+      const total = this.interferenceOf(hs, undefined, pExceed).total;
+      hostInterference.set(hid, total);
+      hs.highRounds = total >= o.highInterference.threshold ? hs.highRounds + 1 : 0;
     }
     for (const [id, ru] of this.runningMap) {
-      const reasons: string[] = [];
-      if (ru.lowRounds >= o.lowUtilisation.rounds) reasons.push(MR.LOW_UTILISATION, kv('rounds', ru.lowRounds));
       const hs = this.hosts.get(ru.hostId)!;
       ru.highRounds = hs.highRounds;
-      if (ru.highRounds >= o.highInterference.rounds) reasons.push(MR.HIGH_INTERFERENCE, kv('rounds', ru.highRounds), kv('interference', hostInterference.get(ru.hostId)!.total));
-      ru.candidate = reasons.length > 0 ? [MR.PREEMPTION_CANDIDATE, ...reasons] : null;
-      if (ru.candidate) res.candidates.push({ id, reasons: ru.candidate });
+      const low = ru.lowRounds >= o.lowUtilisation.rounds;
+      const high = ru.highRounds >= o.highInterference.rounds;
+      if (!low && !high) {
+        ru.candidate = null;
+        continue;
+      }
+      const reasons: string[] = [MR.PREEMPTION_CANDIDATE];
+      if (low) reasons.push(MR.LOW_UTILISATION, kv('rounds', ru.lowRounds));
+      if (high) reasons.push(MR.HIGH_INTERFERENCE, kv('rounds', ru.highRounds), kv('interference', hostInterference.get(ru.hostId)!));
+      ru.candidate = reasons;
+      res.candidates.push({ id, reasons: ru.candidate });
     }
     // 4. relief of persistently interfering hosts
     if (o.relieveInterference && o.scoring === 'auction') {
@@ -585,7 +602,7 @@ export class SpotMarket {
           .filter((ru) => ru.bid.interruptible && ru.candidate && nowMs - ru.startedAtMs >= (ru.bid.minRuntimeMs ?? o.minRuntimeMs))
           .sort((a, b) => a.value - b.value || cmp(a.bid.id, b.bid.id));
         const v = victims[0];
-        if (v) res.notices.push(this.notice(v, nowMs, [MR.HIGH_INTERFERENCE, kv('host', hid), kv('interference', hostInterference.get(hid)!.total)]));
+        if (v) res.notices.push(this.notice(v, nowMs, [MR.HIGH_INTERFERENCE, kv('host', hid), kv('interference', hostInterference.get(hid)!)]));
       }
     }
     // expiry

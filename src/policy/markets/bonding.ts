@@ -149,11 +149,36 @@ export interface MultiplierDecision {
   reasons: string[];
 }
 
+/**
+ * The last update of an instance in compact form: the figures of its MultiplierDecision, whose
+ * reasons are only formatted when someone asks (`explain`). Updated in place every step.
+ */
+interface LastUpdate {
+  multiplier: number;
+  base: number;
+  bondUnits: number;
+  rawFactor: number;
+  factor: number;
+  relativeChange: number;
+  /** 0 no forecast, 1 predicted rise, 2 predicted fall, 3 steady. */
+  trend: 0 | 1 | 2 | 3;
+  smoothed: boolean;
+  /** 0 none, 1 clamped at min, 2 clamped at max. */
+  clamp: 0 | 1 | 2;
+  /** The decision as `explain` built it (dropped by the next update). */
+  decision: MultiplierDecision | undefined;
+}
+
 /** Per-instance multipliers with their smoothed predictive factors. */
 export class PreemptionMultipliers {
   readonly options: CompiledMultiplierOptions;
   private readonly factors = new Map<string, number>();
-  private readonly last = new Map<string, MultiplierDecision>();
+  private readonly last = new Map<string, LastUpdate>();
+  /**
+   * Peak over the horizon at `level` per forecast (forecasts are values: never changed once made).
+   * An instance's forecast changes only every few steps, its multiplier every step.
+   */
+  private readonly peaks = new WeakMap<ProbForecast, number>();
 
   constructor(options: PredictiveMultiplierOptions = {}) {
     this.options = compileMultiplierOptions(options);
@@ -164,47 +189,81 @@ export class PreemptionMultipliers {
    * current demand (same unit as the forecast). Without a forecast the factor decays toward 1.
    */
   update(id: string, input: { bondUnits: number; forecast?: ProbForecast | null; currentDemand?: number }): MultiplierDecision {
+    this.refresh(id, input.bondUnits, input.forecast, input.currentDemand);
+    return this.explain(id)!;
+  }
+
+  /**
+   * `update` without building the decision (its reasons are formatted when `explain` asks): the
+   * same multiplier and smoothed factor, for a loop over every instance each step. Returns the
+   * multiplier.
+   */
+  refresh(id: string, bondUnits: number, forecast?: ProbForecast | null, currentDemand?: number): number {
     const o = this.options;
-    const base = baseMultiplier(input.bondUnits, o);
-    const reasons: string[] = [MR.BOND_MULTIPLIER, kv('bondUnits', input.bondUnits), kv('base', base)];
+    const base = baseMultiplier(bondUnits, o);
     let raw = 1;
     let rel = 0;
-    const f = input.forecast;
-    const cur = input.currentDemand;
+    let trend: LastUpdate['trend'] = 0;
+    const f = forecast;
+    const cur = currentDemand;
     if (f && horizonOf(f) > 0 && cur !== undefined && Number.isFinite(cur)) {
-      const H = Math.min(horizonOf(f), o.horizonSteps ?? Infinity);
-      let peak = -Infinity;
-      for (let h = 1; h <= H; h++) {
-        const q = quantileAt(f, o.level, h);
-        if (Number.isFinite(q) && q > peak) peak = q;
-      }
+      const peak = this.peakOf(f);
       if (Number.isFinite(peak)) {
         rel = Math.max(peak, o.floor) / Math.max(cur, o.floor) - 1;
         if (rel >= o.riseThreshold) {
           raw = 1 + Math.min(o.maxRaise, o.gain * rel);
-          reasons.push(MR.PREDICTED_RISE, kv('relativeChange', rel));
+          trend = 1;
         } else if (rel <= -o.fallThreshold) {
           raw = 1 - Math.min(o.maxLower, o.gain * -rel);
-          reasons.push(MR.PREDICTED_FALL, kv('relativeChange', rel));
-        } else reasons.push(MR.PREDICTED_STEADY, kv('relativeChange', rel));
+          trend = 2;
+        } else trend = 3;
         if (Number.isFinite(f.confidence)) raw = 1 + (raw - 1) * Math.min(1, Math.max(0, f.confidence));
-      } else reasons.push(MR.NO_FORECAST);
-    } else reasons.push(MR.NO_FORECAST);
+      }
+    }
     const prev = this.factors.get(id);
     const factor = prev === undefined ? raw : o.alpha * raw + (1 - o.alpha) * prev;
     this.factors.set(id, factor);
-    if (prev !== undefined) reasons.push(MR.SMOOTHED, kv('factor', factor));
     let m = base * factor;
+    let clamp: LastUpdate['clamp'] = 0;
     if (m < o.min) {
       m = o.min;
-      reasons.push(MR.CLAMPED_MIN);
+      clamp = 1;
     } else if (m > o.max) {
       m = o.max;
-      reasons.push(MR.CLAMPED_MAX);
+      clamp = 2;
     }
-    const d: MultiplierDecision = { id, multiplier: m, base, bondUnits: input.bondUnits, rawFactor: raw, factor, relativeChange: rel, reasons };
-    this.last.set(id, d);
-    return d;
+    let u = this.last.get(id);
+    if (!u) {
+      u = { multiplier: m, base, bondUnits, rawFactor: raw, factor, relativeChange: rel, trend, smoothed: prev !== undefined, clamp, decision: undefined };
+      this.last.set(id, u);
+    } else {
+      u.multiplier = m;
+      u.base = base;
+      u.bondUnits = bondUnits;
+      u.rawFactor = raw;
+      u.factor = factor;
+      u.relativeChange = rel;
+      u.trend = trend;
+      u.smoothed = prev !== undefined;
+      u.clamp = clamp;
+      u.decision = undefined;
+    }
+    return m;
+  }
+
+  /** Max over the horizon (at most `horizonSteps`) of the forecast at `level`; -Infinity when none is finite. */
+  private peakOf(f: ProbForecast): number {
+    let peak = this.peaks.get(f);
+    if (peak !== undefined) return peak;
+    const o = this.options;
+    const H = Math.min(horizonOf(f), o.horizonSteps ?? Infinity);
+    peak = -Infinity;
+    for (let h = 1; h <= H; h++) {
+      const q = quantileAt(f, o.level, h);
+      if (Number.isFinite(q) && q > peak) peak = q;
+    }
+    this.peaks.set(f, peak);
+    return peak;
   }
 
   /** The instance's current multiplier (its unbonded base before any update). */
@@ -212,8 +271,21 @@ export class PreemptionMultipliers {
     return this.last.get(id)?.multiplier ?? Math.min(this.options.max, Math.max(this.options.min, this.options.unbonded));
   }
 
+  /** The last update's decision with its reasons (the same object until the next update). */
   explain(id: string): MultiplierDecision | undefined {
-    return this.last.get(id);
+    const u = this.last.get(id);
+    if (!u) return undefined;
+    if (u.decision) return u.decision;
+    const reasons: string[] = [MR.BOND_MULTIPLIER, kv('bondUnits', u.bondUnits), kv('base', u.base)];
+    if (u.trend === 1) reasons.push(MR.PREDICTED_RISE, kv('relativeChange', u.relativeChange));
+    else if (u.trend === 2) reasons.push(MR.PREDICTED_FALL, kv('relativeChange', u.relativeChange));
+    else if (u.trend === 3) reasons.push(MR.PREDICTED_STEADY, kv('relativeChange', u.relativeChange));
+    else reasons.push(MR.NO_FORECAST);
+    if (u.smoothed) reasons.push(MR.SMOOTHED, kv('factor', u.factor));
+    if (u.clamp === 1) reasons.push(MR.CLAMPED_MIN);
+    else if (u.clamp === 2) reasons.push(MR.CLAMPED_MAX);
+    u.decision = { id, multiplier: u.multiplier, base: u.base, bondUnits: u.bondUnits, rawFactor: u.rawFactor, factor: u.factor, relativeChange: u.relativeChange, reasons };
+    return u.decision;
   }
 
   forget(id: string): void {

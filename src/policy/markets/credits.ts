@@ -180,6 +180,8 @@ export class CreditBook {
   readonly classes: Map<string, CompiledClass>;
   readonly options: CompiledCreditOptions;
   private readonly instances = new Map<string, CreditInstanceState>();
+  /** Account names of an instance (built once: accrual reads them every step). */
+  private readonly names = new Map<string, { credits: string; surplus: string }>();
 
   constructor(
     readonly ledger: Ledger = new Ledger(),
@@ -222,6 +224,12 @@ export class CreditBook {
   state(id: string): Readonly<CreditInstanceState> & { balanceMillicredits: number; surplusMillicredits: number; bondUnits: number } {
     const s = this.get(id);
     return { ...s, balanceMillicredits: this.balance(id), surplusMillicredits: this.surplus(id), bondUnits: this.bondUnits(id) };
+  }
+
+  private accountsOf(id: string): { credits: string; surplus: string } {
+    let n = this.names.get(id);
+    if (!n) this.names.set(id, (n = { credits: account.credits(id), surplus: account.surplus(id) }));
+    return n;
   }
 
   /** Accrued (earned, unspent) credits, milli-credits. */
@@ -279,17 +287,18 @@ export class CreditBook {
     }
     const E = cls.baselineMillicores * stepMs;
     let U = demand * stepMs;
-    const bal = this.balance(id);
-    const surplus = this.surplus(id);
+    const names = this.accountsOf(id);
+    const credits = names.credits;
+    const bal = this.ledger.balance(credits, 'credit');
+    const surplus = 0 - this.ledger.balance(names.surplus, 'credit');
     const tx = this.ledger.begin('credit-accrual', nowMs, reasons, id);
-    const credits = account.credits(id);
     if (U <= E) {
       const g = E - U + s.carryMcms;
       let gMilli = Math.floor(g / K);
       let carry = g - gMilli * K;
       const repay = Math.min(gMilli, surplus);
       if (repay > 0) {
-        tx.move('credit', SYSTEM.CREDIT_ISSUER, account.surplus(id), repay);
+        tx.move('credit', SYSTEM.CREDIT_ISSUER, names.surplus, repay);
         gMilli -= repay;
         r.surplusRepaidMillicredits = repay;
         reasons.push(MR.SURPLUS_REPAID, kv('repaidMillicredits', repay));
@@ -334,7 +343,7 @@ export class CreditBook {
         const sMilli = Math.ceil(short / K);
         s.carryMcms = sMilli * K - short;
         tx.move('credit', credits, SYSTEM.CREDIT_SPENT, bal);
-        tx.move('credit', account.surplus(id), SYSTEM.CREDIT_SPENT, sMilli);
+        tx.move('credit', names.surplus, SYSTEM.CREDIT_SPENT, sMilli);
         r.balanceDeltaMillicredits = -bal;
         r.surplusSpentMillicredits = sMilli;
         reasons.push(MR.SPENT, MR.SURPLUS_SPENT, kv('surplusSpentMillicredits', sMilli));
@@ -355,8 +364,8 @@ export class CreditBook {
         reasons.push(MR.SURPLUS_CHARGED_OVER_CAP, kv('chargedMillicredits', excess), kv('chargedMicros', c));
       }
     }
-    r.balanceMillicredits = this.balance(id);
-    r.surplusMillicredits = this.surplus(id);
+    r.balanceMillicredits = this.ledger.balance(credits, 'credit');
+    r.surplusMillicredits = 0 - this.ledger.balance(names.surplus, 'credit');
     return r;
   }
 
@@ -417,6 +426,7 @@ export class CreditBook {
     const c = s.running ? this.stop(id, nowMs) : { chargedMillicredits: 0, chargedMicros: 0 };
     const expired = this.expire(s, nowMs);
     this.instances.delete(id);
+    this.names.delete(id);
     return { ...c, expiredMillicredits: expired };
   }
 

@@ -209,7 +209,7 @@ export class AuctionComponent implements MarketComponent {
   private readonly decided = new Map<string, Decided>();
   private readonly spot = new Map<string, SpotInstance>();
   /** Residents the auction counts but does not own: instance -> host, and the forecast time last passed. */
-  private readonly background = new Map<string, { hostId: string; forecastAtMs: number }>();
+  private readonly background = new Map<string, { hostId: string; forecastAtMs: number; seenRound: number }>();
   /** Instance ids the store knows, with their tenant (an admission may not take another tenant's id). */
   private readonly ids = new Map<string, string>();
   private readonly forecastAt = new Map<string, number>();
@@ -436,7 +436,9 @@ export class AuctionComponent implements MarketComponent {
   private syncResidents(ctx: MarketTickContext): Map<string, Demand> {
     const market = this.market!;
     const forecasts = new Map<string, Demand>();
-    const seen = new Set<string>();
+    // residents seen this round carry its number (no set of every id each round)
+    const stamp = this.rounds;
+    let seen = 0;
     for (const m of ctx.instances.values()) {
       const id = m.state.id;
       const hostId = m.state.hostId;
@@ -456,15 +458,16 @@ export class AuctionComponent implements MarketComponent {
         continue;
       }
       if (hostId === null) continue;
-      seen.add(id);
+      seen++;
       const bg = this.background.get(id);
       const f = ctx.latestForecast(id);
       const fAt = f && (f.cpu || f.memory) ? f.madeAtMs : -1;
       if (!bg) {
         market.adopt({ bid: residentBid(m, residentDemand(m, f?.cpu, f?.memory)), hostId, startedAtMs: ctx.nowMs, billedToMs: ctx.nowMs, billCarry: 0, notice: null });
-        this.background.set(id, { hostId, forecastAtMs: fAt });
+        this.background.set(id, { hostId, forecastAtMs: fAt, seenRound: stamp });
         continue;
       }
+      bg.seenRound = stamp;
       if (bg.hostId !== hostId) {
         market.move(id, hostId);
         bg.hostId = hostId;
@@ -474,10 +477,12 @@ export class AuctionComponent implements MarketComponent {
         forecasts.set(id, residentDemand(m, f?.cpu, f?.memory));
       }
     }
-    for (const [id] of [...this.background]) {
-      if (seen.has(id)) continue;
-      this.background.delete(id);
-      market.remove(id);
+    if (seen !== this.background.size) {
+      for (const [id, bg] of this.background) {
+        if (bg.seenRound === stamp) continue;
+        this.background.delete(id);
+        market.remove(id);
+      }
     }
     return forecasts;
   }

@@ -148,6 +148,10 @@ export class CreditsMarket implements MarketComponent {
   private reconcileAtFirstTick = false;
   /** Books of instances deleted while the service was down (terminated at the first tick). */
   private orphans: string[] = [];
+  /** Predicted demand (quantile `preemption.level` of the next step) per forecast: a forecast lives several ticks. */
+  private readonly predicted = new WeakMap<ProbForecast, number>();
+  /** `bonds:<id>` per instance (read every tick for the multipliers). */
+  private readonly bondAccounts = new Map<string, string>();
 
   constructor(
     ledger: Ledger,
@@ -228,6 +232,7 @@ export class CreditsMarket implements MarketComponent {
 
   instanceRemoved(id: string, cause: RemovalCause, nowMs: number): void {
     this.multipliers.forget(id);
+    this.bondAccounts.delete(id);
     this.caps.delete(id);
     this.recent.delete(id);
     this.specs.delete(id);
@@ -312,9 +317,9 @@ export class CreditsMarket implements MarketComponent {
       const usage = m.state.lastUsage.cpu;
       const f = ctx.latestForecast(id)?.cpu ?? ctx.forecasts.get(id)?.cpu ?? null;
       // a NaN demand (no sample this tick) reads as "no current demand": the factor decays toward 1
-      this.multipliers.update(id, { bondUnits: this.bondUnits(id), forecast: f, currentDemand: usage });
+      this.multipliers.refresh(id, this.bondUnitsOfPlaced(id), f, usage);
       if (!this.pre.enabled) continue;
-      const d = demandOf(m, f, level);
+      const d = demandOf(m, f, level, this.predicted);
       let h = hostNeed.get(hid);
       if (!h) hostNeed.set(hid, (h = { observed: 0, predicted: 0 }));
       h.observed += d.observed;
@@ -424,7 +429,7 @@ export class CreditsMarket implements MarketComponent {
       for (const m of list) {
         const id = m.state.id;
         if (m.priority === 'critical' || migrating.has(id)) continue;
-        const d = demandOf(m, ctx.latestForecast(id)?.cpu ?? ctx.forecasts.get(id)?.cpu ?? null, level);
+        const d = demandOf(m, ctx.latestForecast(id)?.cpu ?? ctx.forecasts.get(id)?.cpu ?? null, level, this.predicted);
         const usage = Math.max(d.observed, d.predicted);
         if (!(usage > 0)) continue;
         candidates.push({ id, multiplier: this.multiplierOf(id).value, usageMillicores: usage, floorMillicores: this.floorOf(m) });
@@ -478,6 +483,13 @@ export class CreditsMarket implements MarketComponent {
 
   bondUnits(id: string): number {
     return this.book.ledger.balance(account.bonds(id), 'bond');
+  }
+
+  /** `bondUnits` of an instance the loop has (its account name kept until it is removed). */
+  private bondUnitsOfPlaced(id: string): number {
+    let name = this.bondAccounts.get(id);
+    if (name === undefined) this.bondAccounts.set(id, (name = account.bonds(id)));
+    return this.book.ledger.balance(name, 'bond');
   }
 
   /** The instance's multiplier now: base of its bonding units now x its smoothed factor, clamped. */
@@ -563,11 +575,19 @@ export class CreditsMarket implements MarketComponent {
 }
 
 /** An instance's CPU demand on its host: observed and predicted (quantile `level`, next step), each capped by its allocation. */
-function demandOf(m: ManagedInstance, f: ProbForecast | null, level: number): { observed: number; predicted: number } {
+function demandOf(m: ManagedInstance, f: ProbForecast | null, level: number, cache?: WeakMap<ProbForecast, number>): { observed: number; predicted: number } {
   const alloc = m.state.allocation.cpu;
   const u = m.state.lastUsage.cpu;
   let observed = Number.isFinite(u) && u > 0 ? u : 0;
-  const q = f ? quantileAt(f, level, 1) : NaN;
+  let q = NaN;
+  if (f) {
+    const c = cache?.get(f);
+    if (c !== undefined) q = c;
+    else {
+      q = quantileAt(f, level, 1);
+      cache?.set(f, q);
+    }
+  }
   let predicted = Number.isFinite(q) && q > 0 ? q : observed;
   if (Number.isFinite(alloc)) {
     if (observed > alloc) observed = alloc;

@@ -165,9 +165,11 @@ export class MarketRuntime {
       onCommit: (e) => {
         const s = this.sink;
         if (!s) return;
-        this.groups.set(e, `${s.prefix}/j:${e.seq}`);
         s.entries.push(e);
-        if (!this.netted.has(e.kind) && e.moves.length > 0) this.urgent = true;
+        // routine entries are written netted (their group is never read)
+        if (this.netted.has(e.kind)) return;
+        this.groups.set(e, `${s.prefix}/j:${e.seq}`);
+        if (e.moves.length > 0) this.urgent = true;
       },
     });
     const names = new Set<string>();

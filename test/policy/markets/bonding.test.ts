@@ -7,6 +7,7 @@ import { baseMultiplier, compileMultiplierOptions, predictedHostAvailability, Pr
 import { CreditBook } from '../../../src/policy/markets/credits.js';
 import { normalQuantile, normalTail, quantileAt } from '../../../src/policy/markets/dist.js';
 import { SYSTEM } from '../../../src/policy/markets/ledger.js';
+import { kv, MR } from '../../../src/policy/markets/reasons.js';
 
 const HOUR = 3_600_000;
 
@@ -166,4 +167,83 @@ test('distribution helpers: interpolated quantiles and the normal tail', () => {
   assert.ok(Math.abs(normalQuantile(0.975) - 1.959964) < 1e-5);
   assert.ok(Math.abs(normalTail(1.959964) - 0.025) < 1e-6);
   assert.ok(Math.abs(normalTail(-1) - 0.841345) < 1e-6);
+});
+
+/** PreemptionMultipliers.update as it was before `refresh` (every reason formatted, every peak read): the reference. */
+function referenceUpdate(factors: Map<string, number>, o: ReturnType<typeof compileMultiplierOptions>, id: string, input: { bondUnits: number; forecast?: ProbForecast | null; currentDemand?: number }) {
+  const base = baseMultiplier(input.bondUnits, o);
+  const reasons: string[] = [MR.BOND_MULTIPLIER, kv('bondUnits', input.bondUnits), kv('base', base)];
+  let raw = 1;
+  let rel = 0;
+  const f = input.forecast;
+  const cur = input.currentDemand;
+  if (f && f.mean.length > 0 && cur !== undefined && Number.isFinite(cur)) {
+    const H = Math.min(f.mean.length, o.horizonSteps ?? Infinity);
+    let peak = -Infinity;
+    for (let h = 1; h <= H; h++) {
+      const q = quantileAt(f, o.level, h);
+      if (Number.isFinite(q) && q > peak) peak = q;
+    }
+    if (Number.isFinite(peak)) {
+      rel = Math.max(peak, o.floor) / Math.max(cur, o.floor) - 1;
+      if (rel >= o.riseThreshold) {
+        raw = 1 + Math.min(o.maxRaise, o.gain * rel);
+        reasons.push(MR.PREDICTED_RISE, kv('relativeChange', rel));
+      } else if (rel <= -o.fallThreshold) {
+        raw = 1 - Math.min(o.maxLower, o.gain * -rel);
+        reasons.push(MR.PREDICTED_FALL, kv('relativeChange', rel));
+      } else reasons.push(MR.PREDICTED_STEADY, kv('relativeChange', rel));
+      if (Number.isFinite(f.confidence)) raw = 1 + (raw - 1) * Math.min(1, Math.max(0, f.confidence));
+    } else reasons.push(MR.NO_FORECAST);
+  } else reasons.push(MR.NO_FORECAST);
+  const prev = factors.get(id);
+  const factor = prev === undefined ? raw : o.alpha * raw + (1 - o.alpha) * prev;
+  factors.set(id, factor);
+  if (prev !== undefined) reasons.push(MR.SMOOTHED, kv('factor', factor));
+  let m = base * factor;
+  if (m < o.min) {
+    m = o.min;
+    reasons.push(MR.CLAMPED_MIN);
+  } else if (m > o.max) {
+    m = o.max;
+    reasons.push(MR.CLAMPED_MAX);
+  }
+  return { id, multiplier: m, base, bondUnits: input.bondUnits, rawFactor: raw, factor, relativeChange: rel, reasons };
+}
+
+test('refresh (reasons built on explain, peaks kept per forecast) gives exactly the decisions of update', () => {
+  const levels = [0.1, 0.5, 0.9];
+  const fcst = fc.record({
+    mean: fc.array(fc.double({ min: 0, max: 100, noNaN: true }), { minLength: 1, maxLength: 5 }),
+    confidence: fc.oneof(fc.constant(NaN), fc.double({ min: 0, max: 1, noNaN: true })),
+  }).map(({ mean, confidence }) => ({
+    mean: Float64Array.from(mean),
+    quantiles: [0.6, 1, 1.5].map((k) => Float64Array.from(mean, (v) => v * k)),
+    levels: levels.slice(),
+    confidence,
+    model: 't',
+  }));
+  const step = fc.record({ who: fc.nat(3), bondUnits: fc.nat(6), f: fc.option(fc.nat(3), { nil: undefined }), demand: fc.oneof(fc.constant(NaN), fc.double({ min: 0, max: 150, noNaN: true })) });
+  fc.assert(
+    fc.property(fc.array(fcst, { minLength: 4, maxLength: 4 }), fc.array(step, { maxLength: 40 }), fc.boolean(), (forecasts, steps, explainEvery) => {
+      const o = compileMultiplierOptions({ horizonSteps: 3, floor: 50, min: 0.8, max: 4 });
+      const refFactors = new Map<string, number>();
+      const last = new Map<string, ReturnType<typeof referenceUpdate>>();
+      const a = new PreemptionMultipliers({ horizonSteps: 3, floor: 50, min: 0.8, max: 4 });
+      const b = new PreemptionMultipliers({ horizonSteps: 3, floor: 50, min: 0.8, max: 4 });
+      for (const s of steps) {
+        const id = `i${s.who}`;
+        const f = s.f === undefined ? null : forecasts[s.f]!; // the same forecast object again and again, as the loop passes it
+        const want = referenceUpdate(refFactors, o, id, { bondUnits: s.bondUnits, forecast: f, currentDemand: s.demand });
+        last.set(id, want);
+        assert.deepEqual(a.update(id, { bondUnits: s.bondUnits, forecast: f, currentDemand: s.demand }), want);
+        assert.equal(b.refresh(id, s.bondUnits, f, s.demand), want.multiplier);
+        assert.equal(b.get(id), want.multiplier);
+        assert.equal(b.factorOf(id), want.factor);
+        if (explainEvery) assert.deepEqual(b.explain(id), want);
+      }
+      for (const k of [0, 1, 2, 3]) assert.deepEqual(b.explain(`i${k}`), last.get(`i${k}`));
+    }),
+    { numRuns: 100 },
+  );
 });
