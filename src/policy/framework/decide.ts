@@ -9,7 +9,7 @@
 import type { Action, Amounts, Plan, WithheldAction } from '../../core/plan.js';
 import type { Rng } from '../../core/rng.js';
 import { R } from './reasons.js';
-import { FreeCapacityIndex } from './host-index.js';
+import { FreeCapacityIndex, ScoreBoundIndex } from './host-index.js';
 import { migrationAllowed } from './settings.js';
 import type { CompiledProfile } from './profile.js';
 import type {
@@ -46,6 +46,10 @@ class PlanningFleet implements FleetView {
   private views: Array<HostState | undefined>;
   /** Free allocation of the powered-on hosts, built on first use, then kept up to date. */
   private index: FreeCapacityIndex | null = null;
+  /** Per capacity: hosts by free CPU with score bounds (built on first use, then kept up to date). */
+  private boundIndex: Array<{ capacity: Amounts; index: ScoreBoundIndex }> | null = null;
+  /** Per position: its class in boundIndex. */
+  private boundClass: Int32Array | null = null;
   /** Empty powered-off hosts by capacity (positions in order) with a cursor, built on first use. */
   private offClasses: Array<{ positions: number[]; next: number }> | null = null;
   /** The instance array the instance maps were built from, and its items. */
@@ -71,6 +75,7 @@ class PlanningFleet implements FleetView {
   begin(ctx: DecideContext): void {
     this.ctx = ctx;
     this.index = null;
+    this.boundIndex = null;
     this.offClasses = null;
     this.views = new Array(this.sorted.length);
     for (const h of ctx.snapshot.hosts) {
@@ -167,9 +172,11 @@ class PlanningFleet implements FleetView {
 
   /** Keeps the index in step with a host's sums or power state. */
   private touch(hostId: string): void {
-    if (!this.index) return;
+    if (!this.index && !this.boundIndex) return;
     const p = this.pos.get(hostId);
-    if (p !== undefined) this.indexHost(p);
+    if (p === undefined) return;
+    if (this.index) this.indexHost(p);
+    if (this.boundIndex) this.boundHost(p);
   }
   private indexHost(p: number): void {
     const h = this.sorted[p]!;
@@ -178,9 +185,61 @@ class PlanningFleet implements FleetView {
       return;
     }
     const s = this.sums.get(h.id)!;
-    // free allocation, rounded up by far more than rounding error (a bound only ever skips less)
-    const up = (cap: number, sum: number): number => cap - sum + 1e-9 * (Math.abs(cap) + Math.abs(sum));
-    this.index!.set(p, up(h.capacity.cpu, s.cpu), up(h.capacity.memory, s.memory));
+    this.index!.set(p, freeUp(h.capacity.cpu, s.cpu), freeUp(h.capacity.memory, s.memory));
+  }
+  private boundHost(p: number): void {
+    const index = this.boundIndex![this.boundClass![p]!]!.index;
+    const k = this.boundKeys(p, SCRATCH);
+    index.set(p, k[0]!, k[1]!, k[2]!, k[3]!);
+  }
+  /** A host's keys for ScoreBoundIndex: free rounded up and down (cpu, memory); not candidates when off. */
+  private boundKeys(p: number, out: Float64Array): Float64Array {
+    const h = this.sorted[p]!;
+    if (!(this.on.get(h.id) ?? h.on)) {
+      out[0] = out[1] = -Infinity;
+      out[2] = out[3] = Infinity;
+      return out;
+    }
+    const s = this.sums.get(h.id)!;
+    out[0] = freeUp(h.capacity.cpu, s.cpu);
+    out[1] = freeUp(h.capacity.memory, s.memory);
+    out[2] = freeDown(h.capacity.cpu, s.cpu);
+    out[3] = freeDown(h.capacity.memory, s.memory);
+    return out;
+  }
+  /**
+   * Hosts by capacity, each class's hosts in slots by free CPU (powered-off ones last), built on
+   * first use in a round: O(hosts log hosts).
+   */
+  boundIndexes(): ReadonlyArray<{ capacity: Amounts; index: ScoreBoundIndex }> {
+    if (!this.boundIndex) {
+      const n = this.sorted.length;
+      const classes = new Map<string, { capacity: Amounts; positions: number[]; k: number }>();
+      const keys = new Float64Array(4 * n);
+      const key = new Float64Array(n);
+      this.boundClass = new Int32Array(n);
+      for (let p = 0; p < n; p++) {
+        const h = this.sorted[p]!;
+        const ck = `${h.capacity.cpu}|${h.capacity.memory}`;
+        let c = classes.get(ck);
+        if (!c) {
+          c = { capacity: h.capacity, positions: [], k: classes.size };
+          classes.set(ck, c);
+        }
+        this.boundClass[p] = c.k;
+        c.positions.push(p);
+        const k = this.boundKeys(p, keys.subarray(4 * p, 4 * p + 4));
+        // slot order: by free CPU (rounded down), powered-off hosts last
+        key[p] = !this.isOn(p) ? Infinity : Number.isNaN(k[2]!) ? -Infinity : k[2]!;
+      }
+      this.boundIndex = [];
+      for (const c of classes.values()) {
+        c.positions.sort((a, b) => key[a]! - key[b]! || a - b);
+        const index = new ScoreBoundIndex(c.positions, n, (p, out) => out.set(keys.subarray(4 * p, 4 * p + 4)));
+        this.boundIndex.push({ capacity: c.capacity, index });
+      }
+    }
+    return this.boundIndex;
   }
   /** Powered-on hosts by free allocation (built on first use, O(hosts)). */
   freeIndex(): FreeCapacityIndex {
@@ -238,6 +297,10 @@ interface HostOrder {
 }
 
 const nz = (x: number): number => (Number.isFinite(x) ? x : 0);
+const SCRATCH = new Float64Array(4);
+/** Free allocation rounded up / down by far more than rounding error (a bound only ever skips less). */
+const freeUp = (cap: number, sum: number): number => cap - sum + 1e-9 * (Math.abs(cap) + Math.abs(sum));
+const freeDown = (cap: number, sum: number): number => (Number.isFinite(cap) ? cap - sum - 1e-9 * (Math.abs(cap) + Math.abs(sum)) : cap - sum);
 
 export interface Decision {
   plan: Plan;
@@ -257,9 +320,12 @@ export class PolicyRunner {
   /** Placement may skip hosts a filter bounds out / evaluate one empty host per capacity. */
   private readonly pruneByFree: boolean;
   private readonly symmetric: boolean;
+  /** Every scorer bounds its score (and no weight is negative): placement may branch and bound. */
+  private readonly bounded: boolean;
 
   constructor(readonly profile: CompiledProfile) {
     this.pruneByFree = profile.filters.some((f) => typeof f.requiredFree === 'function');
+    this.bounded = profile.scorers.every((s) => typeof s.plugin.scoreBound === 'function' && s.weight >= 0 && Number.isFinite(s.weight));
     this.symmetric = profile.filters.every((f) => f.hostSymmetric === true) && profile.scorers.every((s) => s.plugin.hostSymmetric === true);
   }
 
@@ -367,14 +433,28 @@ export class PolicyRunner {
         }
         let score = 0;
         for (const { plugin, weight } of this.profile.scorers) score += weight * plugin.score(inst, h, fleet);
-        if (score > bestScore) {
+        // ties go to the first host in id order (the branch-and-bound search visits out of order)
+        if (score > bestScore || (score === bestScore && p < best)) {
           bestScore = score;
           best = p;
         }
       };
       const n = fleet.sorted.length;
       const bound = this.pruneByFree && rejections.length >= this.maxRejections ? requiredFree(this.profile.filters, inst, fleet) : undefined;
-      if (bound) fleet.freeIndex().forEachAtLeast(bound.cpu, bound.memory, consider);
+      if (bound && this.bounded) {
+        // Branch and bound: skip groups of hosts whose best possible score is below the best found.
+        const scorers = this.profile.scorers;
+        const bestNow = (): number => bestScore;
+        for (const { capacity, index } of fleet.boundIndexes()) {
+          const scoreBound = (loCpu: number, loMemory: number): number => {
+            const minFree = { cpu: Math.max(loCpu, bound.cpu), memory: Math.max(loMemory, bound.memory) };
+            let b = 0;
+            for (const { plugin, weight } of scorers) b += weight * plugin.scoreBound!(inst, capacity, minFree, fleet);
+            return b;
+          };
+          index.search(bound.cpu, bound.memory, scoreBound, bestNow, consider);
+        }
+      } else if (bound) fleet.freeIndex().forEachAtLeast(bound.cpu, bound.memory, consider);
       else for (let p = 0; p < n; p++) if (fleet.isOn(p)) consider(p);
       if (best < 0 && allowPowerOn) {
         // Consider powered-off hosts as if they were on; the best-scoring feasible one is powered on.

@@ -166,6 +166,14 @@ export interface PlacementFilter extends Plugin {
 export interface PlacementScorer extends Plugin {
   /** Higher is better, in [0, 100]. */
   score(instance: InstanceState, host: HostState, fleet: FleetView): number;
+  /**
+   * Optional: an upper bound of `score(instance, h, fleet)` (as computed, rounding included) over
+   * every powered-on host h of this capacity whose free allocation (capacity - allocatedOn) is at
+   * least `minFree` in each resource (-Infinity = unknown). With a bound from every scorer (and
+   * non-negative weights), placement skips groups of hosts that cannot beat the best score found
+   * so far (same choice as scoring them all). It must never be below a score it bounds.
+   */
+  scoreBound?(instance: InstanceState, capacity: Amounts, minFree: Amounts, fleet: FleetView): number;
 }
 
 export interface DetectStatus {

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { seededRng } from '../../../src/core/rng.js';
 import { compileProfile, createRegistry, defaultProfile, PolicyRunner } from '../../../src/policy/index.js';
-import { FreeCapacityIndex } from '../../../src/policy/framework/host-index.js';
+import { FreeCapacityIndex, ScoreBoundIndex } from '../../../src/policy/framework/host-index.js';
+import { MostAllocated } from '../../../src/policy/plugins/most-allocated/most-allocated.js';
 import type { HostState, InstanceState, Snapshot } from '../../../src/policy/framework/types.js';
 import { simulateCohort } from '../../../src/sim/engine.js';
 import { series } from '../../sim/helpers.js';
@@ -44,6 +45,74 @@ test('FreeCapacityIndex visits, in order, exactly the positions whose two keys r
       },
     ),
     { numRuns: 300 },
+  );
+});
+
+test('ScoreBoundIndex visits every candidate a bound cannot rule out, and only candidates', () => {
+  const key = fc.oneof(fc.double({ min: -50, max: 50, noNaN: true }), fc.constantFrom(-Infinity, Infinity, NaN));
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 0, max: 40 }),
+      fc.array(fc.tuple(fc.nat(), key, key, fc.boolean()), { maxLength: 80 }),
+      fc.tuple(fc.double({ min: -60, max: 60, noNaN: true }), fc.double({ min: -60, max: 60, noNaN: true })),
+      fc.double({ min: -200, max: 200, noNaN: true }),
+      (n, updates, [qc, qm], best) => {
+        // slots in a shuffled order; lo keys = up keys - 1 (the index only needs lo <= up)
+        const order = Array.from({ length: n }, (_, p) => p).sort((a, b) => ((a * 7919) % 13) - ((b * 7919) % 13) || a - b);
+        const up: Array<[number, number]> = Array.from({ length: n }, () => [-Infinity, -Infinity]);
+        const index = new ScoreBoundIndex(order, n, (p, out) => out.set([-Infinity, -Infinity, Infinity, Infinity]));
+        for (const [p0, c, m, clear] of updates) {
+          if (n === 0) break;
+          const p = p0 % n;
+          if (clear) {
+            index.clear(p);
+            up[p] = [-Infinity, -Infinity];
+          } else {
+            index.set(p, c, m, c - 1, m - 1);
+            up[p] = [Number.isNaN(c) ? Infinity : c, Number.isNaN(m) ? Infinity : m];
+          }
+        }
+        // a bound monotone in the free amounts: -(loCpu + loMemory), NaN-free
+        const bound = (lc: number, lm: number): number => -(Number.isNaN(lc) ? -Infinity : lc) - (Number.isNaN(lm) ? -Infinity : lm);
+        const seen: number[] = [];
+        index.search(qc, qm, bound, () => best, (p) => void seen.push(p));
+        const candidates = up.map((_, p) => p).filter((p) => up[p]![0] > -Infinity && up[p]![0] >= qc && up[p]![1] >= qm);
+        for (const p of seen) assert.ok(candidates.includes(p), `visited ${p}, not a candidate`);
+        for (const p of candidates) {
+          const [c, m] = up[p]!;
+          if (bound(c - 1, m - 1) >= best) assert.ok(seen.includes(p), `skipped ${p} whose bound ${bound(c - 1, m - 1)} reaches ${best}`);
+        }
+        assert.equal(new Set(seen).size, seen.length, 'each host at most once');
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
+test('most-allocated: scoreBound is never below the score of a host with at least that much free', () => {
+  const scorer = new MostAllocated();
+  fc.assert(
+    fc.property(
+      fc.record({ cpu: fc.double({ min: 0.5, max: 1e6, noNaN: true }), memory: fc.oneof(fc.double({ min: 1, max: 1e7, noNaN: true }), fc.constant(Infinity)) }),
+      fc.tuple(fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true })),
+      fc.tuple(fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true })),
+      fc.tuple(fc.double({ min: 0, max: 1, noNaN: true }), fc.oneof(fc.double({ min: 0, max: 1, noNaN: true }), fc.constant(NaN))),
+      (capacity, [uc, um], [sc, sm], [ac, am]) => {
+        // the host's sums: used share (uc, um) of a finite capacity; minFree: a share (sc, sm) of its free
+        const capM = Number.isFinite(capacity.memory) ? capacity.memory : 1e6;
+        const sums = { cpu: capacity.cpu * uc, memory: capM * um };
+        const alloc = { cpu: capacity.cpu * ac, memory: capM * am };
+        const free = { cpu: capacity.cpu - sums.cpu, memory: capacity.memory - sums.memory };
+        const minFree = { cpu: free.cpu * sc, memory: Number.isFinite(free.memory) ? free.memory * sm : 1e9 };
+        const host: HostState = { id: 'h', capacity, on: true };
+        const fleet = { allocationOf: () => alloc, allocatedOn: () => sums } as unknown as Parameters<MostAllocated['score']>[2];
+        const inst = { id: 'i' } as InstanceState;
+        const score = scorer.score(inst, host, fleet);
+        assert.ok(scorer.scoreBound(inst, capacity, minFree, fleet) >= score);
+        assert.ok(scorer.scoreBound(inst, capacity, { cpu: -Infinity, memory: -Infinity }, fleet) >= score);
+      },
+    ),
+    { numRuns: 500 },
   );
 });
 
