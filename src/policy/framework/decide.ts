@@ -33,11 +33,18 @@ const EMPTY_FORECASTS: Forecasts = new Map();
 class PlanningFleet implements FleetView {
   ctx!: DecideContext;
   readonly hostById = new Map<string, HostState>();
-  readonly instById = new Map<string, InstanceState>();
-  readonly placement = new Map<string, string | null>();
+  /**
+   * Instances by slot (their index in the snapshot's array; ids are unique) and each id's slot:
+   * per-instance state lives in arrays, so a round over a large fleet costs few map look-ups.
+   */
+  readonly slotOf = new Map<string, number>();
+  private insts: readonly InstanceState[] = [];
+  /** Per slot: the planned host (null = pending) and the planned allocation. */
+  private placed: Array<string | null> = [];
+  private allocs: Amounts[] = [];
   readonly on = new Map<string, boolean>();
-  readonly alloc = new Map<string, Amounts>();
-  readonly members = new Map<string, Set<string>>();
+  /** Slots of the instances on each host, in the order they were attached. */
+  readonly members = new Map<string, Set<number>>();
   readonly sums = new Map<string, Amounts>();
   /** Hosts in id order (the snapshot's objects) and each id's position in it. */
   readonly sorted: readonly HostState[];
@@ -88,19 +95,21 @@ class PlanningFleet implements FleetView {
     const insts = ctx.snapshot.instances;
     const same = insts === this.instancesOf && insts.length === this.instanceItems.length && insts.every((x, k) => x === this.instanceItems[k]);
     if (!same) {
-      this.instById.clear();
-      this.placement.clear();
-      this.alloc.clear();
+      this.slotOf.clear();
+      for (let k = 0; k < insts.length; k++) this.slotOf.set(insts[k]!.id, k);
       this.instancesOf = insts;
       this.instanceItems = [...insts];
+      this.insts = this.instanceItems;
+      this.placed = new Array<string | null>(insts.length).fill(null);
+      this.allocs = new Array<Amounts>(insts.length);
     }
-    for (const i of insts) {
-      if (!same) this.instById.set(i.id, i);
+    for (let k = 0; k < insts.length; k++) {
+      const i = insts[k]!;
       // allocations are replaced, never changed in place, so the instance's own object will do
-      this.alloc.set(i.id, i.allocation);
+      this.allocs[k] = i.allocation;
       const hid = i.hostId !== null && this.hostById.has(i.hostId) ? i.hostId : null;
-      this.placement.set(i.id, hid);
-      if (hid !== null) this.attach(i.id, hid);
+      this.placed[k] = hid;
+      if (hid !== null) this.attachAt(k, hid);
     }
   }
 
@@ -109,48 +118,59 @@ class PlanningFleet implements FleetView {
     return h ? { ...h, on: this.on.get(id) ?? h.on } : undefined;
   }
   instance(id: string): InstanceState | undefined {
-    return this.instById.get(id);
+    const k = this.slotOf.get(id);
+    return k === undefined ? undefined : this.insts[k];
   }
   instancesOn(hostId: string): InstanceState[] {
-    return [...(this.members.get(hostId) ?? [])].map((id) => this.instById.get(id)!);
+    const m = this.members.get(hostId);
+    const out: InstanceState[] = [];
+    if (m) for (const k of m) out.push(this.insts[k]!);
+    return out;
   }
   allocationOf(instanceId: string): Amounts {
-    return this.alloc.get(instanceId)!;
+    return this.allocs[this.slotOf.get(instanceId)!]!;
+  }
+  /** Planned host of the instance in a slot (null = pending). */
+  placementAt(k: number): string | null {
+    return this.placed[k]!;
+  }
+  allocationAt(k: number): Amounts {
+    return this.allocs[k]!;
   }
   allocatedOn(hostId: string): Amounts {
     return this.sums.get(hostId) ?? { cpu: 0, memory: 0 };
   }
 
-  attach(id: string, hostId: string): void {
-    this.members.get(hostId)!.add(id);
-    const a = this.alloc.get(id)!;
+  attachAt(k: number, hostId: string): void {
+    this.members.get(hostId)!.add(k);
+    const a = this.allocs[k]!;
     const s = this.sums.get(hostId)!;
     s.cpu += nz(a.cpu);
     s.memory += nz(a.memory);
-    this.placement.set(id, hostId);
+    this.placed[k] = hostId;
     this.touch(hostId);
   }
-  detach(id: string): void {
-    const hostId = this.placement.get(id);
+  detachAt(k: number): void {
+    const hostId = this.placed[k];
     if (hostId == null) return;
-    this.members.get(hostId)!.delete(id);
-    const a = this.alloc.get(id)!;
+    this.members.get(hostId)!.delete(k);
+    const a = this.allocs[k]!;
     const s = this.sums.get(hostId)!;
     s.cpu -= nz(a.cpu);
     s.memory -= nz(a.memory);
-    this.placement.set(id, null);
+    this.placed[k] = null;
     this.touch(hostId);
   }
-  setAlloc(id: string, next: Amounts): void {
-    const hostId = this.placement.get(id);
-    const prev = this.alloc.get(id)!;
+  setAllocAt(k: number, next: Amounts): void {
+    const hostId = this.placed[k];
+    const prev = this.allocs[k]!;
     if (hostId != null) {
       const s = this.sums.get(hostId)!;
       s.cpu += nz(next.cpu) - nz(prev.cpu);
       s.memory += nz(next.memory) - nz(prev.memory);
       this.touch(hostId);
     }
-    this.alloc.set(id, next);
+    this.allocs[k] = next;
   }
   setOn(hostId: string, on: boolean): void {
     this.on.set(hostId, on);
@@ -367,7 +387,6 @@ export class PolicyRunner {
   decideWithReasons(snapshot: Snapshot, forecasts: Forecasts, nowS: number, rng: Rng): Decision {
     const ctx: DecideContext = { snapshot, forecasts, nowS, rng };
     const rightsizer = this.profile.rightsizer;
-    const resizeReasons = new Map<string, string[]>();
 
     if (snapshot.hosts.length === 0) {
       const actions: Action[] = [];
@@ -386,12 +405,17 @@ export class PolicyRunner {
     if (!this.planning || this.planning.order !== order) this.planning = new PlanningFleet(this.profile.overcommit, order, snapshot.hosts);
     const fleet = this.planning;
     fleet.begin(ctx);
-    for (const inst of snapshot.instances) {
+    const instances = snapshot.instances;
+    /** Per slot (index in snapshot.instances): the reasons of its resize. */
+    const resizeReasons: string[][] = new Array(instances.length);
+    const slot = (inst: InstanceState): number => fleet.slotOf.get(inst.id)!;
+    for (let k = 0; k < instances.length; k++) {
+      const inst = instances[k]!;
       const d = rightsizer.recommend(inst, ctx);
       const cpu = Number.isNaN(d.cpu) ? inst.allocation.cpu : d.cpu;
       const memory = Number.isNaN(d.memory) ? inst.allocation.memory : d.memory;
-      fleet.setAlloc(inst.id, { cpu, memory });
-      resizeReasons.set(inst.id, [...d.reasons]);
+      fleet.setAllocAt(k, { cpu, memory });
+      resizeReasons[k] = [...d.reasons];
     }
 
     const powerOn: Action[] = [];
@@ -466,9 +490,10 @@ export class PolicyRunner {
     };
 
     const move = (inst: InstanceState, to: string, reasons: string[]): void => {
-      const from = fleet.placement.get(inst.id) ?? null;
-      fleet.detach(inst.id);
-      fleet.attach(inst.id, to);
+      const k = slot(inst);
+      const from = fleet.placementAt(k);
+      fleet.detachAt(k);
+      fleet.attachAt(k, to);
       if (from === null) return; // initial placement: not a migration
       const prior = moved.get(inst.id);
       const origin = prior ? prior.from : from;
@@ -487,9 +512,10 @@ export class PolicyRunner {
         if (!(sum[key] > cap + 1e-9) || !Number.isFinite(cap)) continue;
         const k = cap / sum[key];
         for (const inst of fleet.instancesOn(hostId)) {
-          const a = fleet.allocationOf(inst.id);
-          fleet.setAlloc(inst.id, { ...a, [key]: a[key] * k * (1 - 1e-12) });
-          const rs = resizeReasons.get(inst.id)!;
+          const j = slot(inst);
+          const a = fleet.allocationAt(j);
+          fleet.setAllocAt(j, { ...a, [key]: a[key] * k * (1 - 1e-12) });
+          const rs = resizeReasons[j]!;
           if (!rs.includes(R.CAPPED_BY_HOST)) rs.push(R.CAPPED_BY_HOST);
         }
       }
@@ -502,8 +528,9 @@ export class PolicyRunner {
     };
 
     // 1. Place pending instances.
-    for (const inst of snapshot.instances) {
-      if (fleet.placement.get(inst.id) != null) continue;
+    for (let k = 0; k < instances.length; k++) {
+      const inst = instances[k]!;
+      if (fleet.placementAt(k) != null) continue;
       let h = findHost(inst, new Set(), true);
       if (!h) {
         // Nowhere fits: take the powered host with the most free CPU (or power one on) and cap.
@@ -512,9 +539,9 @@ export class PolicyRunner {
         const pool = cand.length > 0 ? cand : hosts;
         h = pool.reduce((a, b) => (free(fleet, b) > free(fleet, a) ? b : a));
         if (!fleet.on.get(h.id)) powerOnHost(h.id, R.POWER_ON_FOR_PLACEMENT);
-        resizeReasons.get(inst.id)!.push(R.NO_FEASIBLE_HOST);
+        resizeReasons[k]!.push(R.NO_FEASIBLE_HOST);
       }
-      fleet.attach(inst.id, h.id);
+      fleet.attachAt(k, h.id);
       if (!fleet.overcommit && overAllocated(h.id)) capHost(h.id);
     }
 
@@ -566,14 +593,16 @@ export class PolicyRunner {
             ok = false;
             break;
           }
-          fleet.detach(inst.id);
-          fleet.attach(inst.id, target.id);
+          const k = slot(inst);
+          fleet.detachAt(k);
+          fleet.attachAt(k, target.id);
           done.push({ inst, to: target.id });
         }
         // Undo tentative moves when the host cannot be emptied.
         for (let k = done.length - 1; k >= 0; k--) {
-          fleet.detach(done[k]!.inst.id);
-          fleet.attach(done[k]!.inst.id, host.id);
+          const j = slot(done[k]!.inst);
+          fleet.detachAt(j);
+          fleet.attachAt(j, host.id);
         }
         if (!ok) continue;
         for (const { inst, to } of done) move(inst, to, [R.CONSOLIDATE, ...reasons]);
@@ -590,11 +619,12 @@ export class PolicyRunner {
     // Assemble the plan in a capacity-safe order.
     const shrink: Action[] = [];
     const grow: Action[] = [];
-    for (const inst of snapshot.instances) {
-      const a = fleet.allocationOf(inst.id);
+    for (let k = 0; k < instances.length; k++) {
+      const inst = instances[k]!;
+      const a = fleet.allocationAt(k);
       const cur = inst.allocation;
       if (same(a.cpu, cur.cpu) && same(a.memory, cur.memory)) continue;
-      const act: Action = { kind: 'resize', instance: inst.id, cpu: a.cpu, memory: a.memory, reasons: resizeReasons.get(inst.id)! };
+      const act: Action = { kind: 'resize', instance: inst.id, cpu: a.cpu, memory: a.memory, reasons: resizeReasons[k]! };
       if (nz(a.cpu) <= nz(cur.cpu) && nz(a.memory) <= nz(cur.memory)) shrink.push(act);
       else if (nz(a.cpu) >= nz(cur.cpu) && nz(a.memory) >= nz(cur.memory)) grow.push(act);
       else {
@@ -604,10 +634,12 @@ export class PolicyRunner {
         grow.push(act);
       }
     }
-    for (const inst of snapshot.instances) {
-      if (inst.hostId === null && fleet.placement.get(inst.id) != null) {
+    for (let k = 0; k < instances.length; k++) {
+      const inst = instances[k]!;
+      const to = fleet.placementAt(k);
+      if (inst.hostId === null && to != null) {
         // Initial placement is a migrate from nowhere ('' = pending).
-        migrations.push({ kind: 'migrate', instance: inst.id, from: '', to: fleet.placement.get(inst.id)!, reasons: [R.PLACED] });
+        migrations.push({ kind: 'migrate', instance: inst.id, from: '', to, reasons: [R.PLACED] });
       }
     }
     for (const [id, m] of moved) migrations.push({ kind: 'migrate', instance: id, from: m.from, to: m.to, reasons: m.reasons });
