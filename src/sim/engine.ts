@@ -143,7 +143,12 @@ export function simulateCohort(series: readonly TraceSeries[], opts: CohortOptio
   let active: InstanceState[] = instances.slice();
   const activeIdx: number[] = instances.map((_, k) => k);
   const snapshot: Snapshot = { nowS: 0, stepSeconds, instances: active, hosts };
-  const hostDemand = new Map<string, number>();
+  // CPU demand per host this step (by host index), and each instance's last host id and its index
+  const hostDemand = new Float64Array(hosts.length);
+  const hostIndex = new Map(hosts.map((h, j) => [h.id, j]));
+  const lastHostId: Array<string | null> = new Array(instances.length).fill(null);
+  const lastHostIndex = new Int32Array(instances.length);
+  fleet?.useSlots(instances.map((i) => i.id));
 
   for (let i = 0; i < steps; i++) {
     const nowS = clock.nowS;
@@ -177,7 +182,7 @@ export function simulateCohort(series: readonly TraceSeries[], opts: CohortOptio
     opts.onStepState?.(i, active, hosts);
 
     // 3. The sample happens.
-    if (fleet) hostDemand.clear();
+    if (fleet) hostDemand.fill(0);
     for (let p = 0; p < activeIdx.length; p++) {
       const k = activeIdx[p]!;
       const inst = instances[k]!;
@@ -199,8 +204,15 @@ export function simulateCohort(series: readonly TraceSeries[], opts: CohortOptio
         ks.allocation.memory[i] = alloc.memory;
       }
       if (fleet) {
-        fleet.instanceStep(inst.id, usage.cpu);
-        if (inst.hostId !== null && Number.isFinite(usage.cpu)) hostDemand.set(inst.hostId, (hostDemand.get(inst.hostId) ?? 0) + usage.cpu);
+        fleet.instanceStepAt(k, usage.cpu);
+        const hid = inst.hostId;
+        if (hid !== null && Number.isFinite(usage.cpu)) {
+          if (hid !== lastHostId[k]) {
+            lastHostId[k] = hid;
+            lastHostIndex[k] = hostIndex.get(hid)!;
+          }
+          hostDemand[lastHostIndex[k]!] += usage.cpu;
+        }
       }
       runner.observe(inst, usage, alloc, nowS);
       inst.lastUsage = usage;
@@ -216,9 +228,10 @@ export function simulateCohort(series: readonly TraceSeries[], opts: CohortOptio
       }
       driver.counters.migratedThisStep.length = 0;
       let on = 0;
-      for (const h of hosts) {
+      for (let j = 0; j < hosts.length; j++) {
+        const h = hosts[j]!;
         if (h.on) on++;
-        fleet.hostStep(h.id, h.on, hostDemand.get(h.id) ?? 0, h.capacity.cpu);
+        fleet.hostStep(h.id, h.on, hostDemand[j]!, h.capacity.cpu);
       }
       fleet.hostsOn.push(on);
     }

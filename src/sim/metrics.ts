@@ -108,8 +108,34 @@ export class FleetMetrics {
   private readonly cpuDegraded = new Map<string, number>();
   /** Hosts powered on at each step. */
   readonly hostsOn: number[] = [];
+  /**
+   * With `useSlots`: CPU requested per instance slot (instead of `cpuRequested`), whether the
+   * slot has had a step, and each slot's id.
+   */
+  private slotIds: readonly string[] | null = null;
+  private slotOf: Map<string, number> | null = null;
+  private slotRequested = new Float64Array(0);
+  private slotSeen = new Uint8Array(0);
 
   constructor(readonly stepSeconds: number) {}
+
+  /**
+   * Instances by slot (ids in slot order), for `instanceStepAt`. The instances' first steps must
+   * come in slot order (as the engine's first step does): PDM's mean runs over them in that order.
+   */
+  useSlots(ids: readonly string[]): void {
+    this.slotIds = ids;
+    this.slotOf = new Map(ids.map((id, k) => [id, k]));
+    this.slotRequested = new Float64Array(ids.length);
+    this.slotSeen = new Uint8Array(ids.length);
+  }
+
+  /** `instanceStep` for the instance in a slot (after `useSlots`). */
+  instanceStepAt(slot: number, cpuUsage: number): void {
+    const u = Number.isFinite(cpuUsage) ? cpuUsage : 0;
+    this.slotRequested[slot] = this.slotRequested[slot]! + u * this.stepSeconds;
+    this.slotSeen[slot] = 1;
+  }
 
   hostStep(hostId: string, on: boolean, cpuDemand: number, cpuCapacity: number): void {
     if (!on) return;
@@ -120,6 +146,8 @@ export class FleetMetrics {
   }
 
   instanceStep(id: string, cpuUsage: number): void {
+    const slot = this.slotOf?.get(id);
+    if (slot !== undefined) return this.instanceStepAt(slot, cpuUsage);
     const u = Number.isFinite(cpuUsage) ? cpuUsage : 0;
     this.cpuRequested.set(id, (this.cpuRequested.get(id) ?? 0) + u * this.stepSeconds);
   }
@@ -143,6 +171,14 @@ export class FleetMetrics {
   get pdm(): number {
     let s = 0;
     let n = 0;
+    if (this.slotIds) {
+      for (let k = 0; k < this.slotIds.length; k++) {
+        if (!this.slotSeen[k]) continue;
+        const req = this.slotRequested[k]!;
+        n++;
+        if (req > 0) s += (this.cpuDegraded.get(this.slotIds[k]!) ?? 0) / req;
+      }
+    }
     for (const [id, req] of this.cpuRequested) {
       n++;
       if (req > 0) s += (this.cpuDegraded.get(id) ?? 0) / req;

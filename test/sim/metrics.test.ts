@@ -66,3 +66,29 @@ test('fleet metrics: SLATAH, PDM, SLAV, energy, host hours', () => {
   assert.ok(Math.abs(j.slav_pct - 100 * 0.125 * 0.005) < 1e-12);
   assert.ok(j.energy_kwh > 0);
 });
+
+test('fleet metrics: PDM by instance slots equals PDM by ids', () => {
+  const byId = new FleetMetrics(300);
+  const bySlot = new FleetMetrics(300);
+  const ids = ['a', 'b', 'c', 'never'];
+  bySlot.useSlots(ids);
+  const usage = [
+    [1, 0.3, NaN],
+    [2, 0.1, 4],
+    [0.5, 0, 3],
+  ];
+  for (const step of usage) {
+    step.forEach((u, k) => {
+      byId.instanceStep(ids[k]!, u);
+      if (k === 1) bySlot.instanceStep(ids[k]!, u); // by id after useSlots: the slot's entry
+      else bySlot.instanceStepAt(k, u);
+    });
+  }
+  for (const f of [byId, bySlot]) {
+    f.migration('a', 1, 30);
+    f.migration('c', 3, 10);
+  }
+  // 'never' had no step: not in the mean (as an id never seen)
+  assert.equal(bySlot.pdm, byId.pdm);
+  assert.ok(bySlot.pdm > 0);
+});

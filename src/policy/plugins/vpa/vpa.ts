@@ -208,6 +208,13 @@ export class VpaState {
   }
 }
 
+/** Target, lower and upper bound per resource, and the confidence (days) behind them. */
+export interface VpaRecommendation {
+  cpu: { target: number; lower: number; upper: number };
+  memory: { target: number; lower: number; upper: number };
+  confidence: number;
+}
+
 export class VpaRightsizer implements Rightsizer {
   readonly name = 'vpa';
   private readonly states = new Map<string, VpaState>();
@@ -266,8 +273,11 @@ export class VpaRightsizer implements Rightsizer {
    * Target, lower and upper bound per resource, as the recommender computes them; `headroom`
    * scales the safety margin (operator settings; 1 = VPA's).
    */
-  recommendation(inst: InstanceState, headroom = 1): { cpu: { target: number; lower: number; upper: number }; memory: { target: number; lower: number; upper: number }; confidence: number } {
-    const s = this.state(inst);
+  recommendation(inst: InstanceState, headroom = 1): VpaRecommendation {
+    return this.recommendationOf(this.state(inst), inst, headroom);
+  }
+
+  private recommendationOf(s: VpaState, inst: InstanceState, headroom: number): VpaRecommendation {
     const a = this.args;
     const m = 1 + a.safetyMarginFraction * headroom;
     const conf = s.confidence(this.env.stepSeconds);
@@ -295,7 +305,7 @@ export class VpaRightsizer implements Rightsizer {
     const hasMem = Number.isFinite(inst.capacity.memory);
     if (s.totalSamples === 0 && s.memorySamples === 0) return { cpu: NaN, memory: NaN, reasons: [R.NO_HISTORY, R.KEEP] };
     const settings = effectiveSettings(ctx.snapshot, inst.id);
-    const rec = this.recommendation(inst, settings.headroom);
+    const rec = this.recommendationOf(s, inst, settings.headroom);
     const reasons: string[] = [R.PERCENTILE_TARGET, R.SAFETY_MARGIN];
     headroomReasons(settings, reasons);
     let cpu = hasCpu && s.totalSamples > 0 ? rec.cpu.target : NaN;
