@@ -77,9 +77,7 @@ export class DecayingHistogram {
     this.epsilon = o.epsilon;
     this.logRatio = Math.log(o.ratio);
     this.size = Math.ceil(Math.log((o.maxValue * (o.ratio - 1)) / o.firstBucket + 1) / this.logRatio) + 1;
-    this.starts = new Float64Array(this.size + 1);
-    for (let i = 1; i < this.size; i++) this.starts[i] = (o.firstBucket * (Math.pow(o.ratio, i) - 1)) / (o.ratio - 1);
-    this.starts[this.size] = Infinity;
+    this.starts = bucketStarts(o.firstBucket, o.ratio, this.size);
     this.weights = new Float64Array(this.size);
     this.minBucket = this.size - 1;
   }
@@ -381,4 +379,25 @@ export class DecayingHistogramForecaster implements QuantileForecaster {
       epsilon: this.opts.epsilon,
     });
   }
+}
+
+/**
+ * Bucket starts for (firstBucket, ratio, size), shared by every histogram with the same options
+ * (read-only after it is built): a fleet of 10,000 instances keeps one copy instead of 10,000.
+ * The values are computed by the same expression as before, so histograms are unchanged.
+ */
+const STARTS_CACHE = new Map<string, Float64Array>();
+const STARTS_CACHE_MAX = 64;
+
+function bucketStarts(firstBucket: number, ratio: number, size: number): Float64Array {
+  const key = `${firstBucket}|${ratio}|${size}`;
+  let starts = STARTS_CACHE.get(key);
+  if (starts === undefined) {
+    starts = new Float64Array(size + 1);
+    for (let i = 1; i < size; i++) starts[i] = (firstBucket * (Math.pow(ratio, i) - 1)) / (ratio - 1);
+    starts[size] = Infinity;
+    if (STARTS_CACHE.size >= STARTS_CACHE_MAX) STARTS_CACHE.delete(STARTS_CACHE.keys().next().value!);
+    STARTS_CACHE.set(key, starts);
+  }
+  return starts;
 }
