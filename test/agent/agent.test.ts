@@ -161,7 +161,9 @@ test('spool bound: during a long outage the oldest batches are dropped and count
     await waitFor('the spool to drain', () => agent.stats().spool.batches === 0 && server.stored.length > 0);
     const stats = await agent.stop();
     const seqs = server.stored.map((b) => b.sequence);
-    assert.ok(isContiguous(seqs), `newest batches contiguous: ${seqs}`);
+    // In order and never twice. (Not necessarily contiguous: sampling goes on while the spool
+    // drains, and a batch still queued when the bound is hit again is dropped as the oldest.)
+    assert.ok(seqs.every((q, i) => i === 0 || q > seqs[i - 1]!), `arrived in order, none twice: ${seqs}`);
     assert.equal(seqs.length + stats.spool.droppedTotal, stats.batchesSpooled, 'each batch either arrived or was counted as dropped');
     const first = seqs[0]! - stats.spool.droppedTotal;
     assert.ok(first >= 0 && seqs[0]! > first, 'the dropped ones are the oldest');
