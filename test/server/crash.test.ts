@@ -4,36 +4,16 @@
 // instance: allocations and audit entries commit in one transaction).
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { ALL_TENANTS } from '../../src/core/store.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
-
-const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
-
-function newestMtime(dir: string): number {
-  let m = 0;
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    const s = statSync(p);
-    m = Math.max(m, s.isDirectory() ? newestMtime(p) : s.mtimeMs);
-  }
-  return m;
-}
-
-function startArgs(): string[] {
-  const built = join(repoRoot, 'dist', 'server', 'service.js');
-  const fresh = existsSync(built) && statSync(built).mtimeMs >= newestMtime(join(repoRoot, 'src', 'server'));
-  return fresh
-    ? [join(repoRoot, 'bin', 'prescient'), 'start']
-    : ['--import', 'tsx', '-e', `import('${join(repoRoot, 'src', 'cli', 'main.ts')}').then((m) => m.main(['node', 'prescient', ...process.argv.slice(1)]))`, '--', 'start'];
-}
+import { repoRoot, startCommand } from './start-command.js';
 
 async function start(db: string, extra: string[] = []): Promise<{ child: ChildProcess; url: string; token?: string }> {
-  const child = spawn(process.execPath, [...startArgs(), '--port', '0', '--db', db, '--tick-ms', '50', '--hosts', '4', '--instances', '16', ...extra], {
+  const child = spawn(process.execPath, [...startCommand().args, '--port', '0', '--db', db, '--tick-ms', '50', '--hosts', '4', '--instances', '16', ...extra], {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

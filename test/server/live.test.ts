@@ -2,15 +2,14 @@
 // serving process within 10 s whose /healthz answers, and SIGTERM stops it cleanly.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync, readdirSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { get } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { startTestService } from './helpers.js';
+import { repoRoot, startCommand } from './start-command.js';
 
-const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
 /** Reads SSE events from a URL until `until` says stop (or the timeout). */
 function readEvents(url: string, headers: Record<string, string>, until: (events: Array<{ event: string; data: any; id: string }>) => boolean, timeoutMs = 5000) {
@@ -88,24 +87,10 @@ test('SSE: /v1/events streams hello, tick and actions events; ?access_token work
   }
 });
 
-function newestMtime(dir: string): number {
-  let m = 0;
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    const s = statSync(p);
-    m = Math.max(m, s.isDirectory() ? newestMtime(p) : s.mtimeMs);
-  }
-  return m;
-}
-
 test('`prescient start --port 0` serves /healthz within 10 s, prints the URL and admin token, stops on SIGTERM', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'prescient-start-'));
-  // The built CLI when dist/ is current (what `npm start` runs), else the sources through tsx.
-  const distFresh = existsSync(join(repoRoot, 'dist', 'server', 'service.js')) && statSync(join(repoRoot, 'dist', 'server', 'service.js')).mtimeMs >= newestMtime(join(repoRoot, 'src', 'server'));
-  const args = distFresh
-    ? [join(repoRoot, 'bin', 'prescient'), 'start']
-    : ['--import', 'tsx', '-e', `import('${join(repoRoot, 'src', 'cli', 'main.ts')}').then((m) => m.main(['node', 'prescient', ...process.argv.slice(1)]))`, '--', 'start'];
-  t.diagnostic(distFresh ? 'running bin/prescient (dist is current)' : 'dist is stale or missing: running the sources through tsx');
+  const { args, how } = startCommand();
+  t.diagnostic(`running ${how}`);
   const started = performance.now();
   const child = spawn(process.execPath, [...args, '--port', '0', '--db', join(dir, 'p.db'), '--tick-ms', '200', '--instances', '10', '--hosts', '3'], {
     cwd: repoRoot,

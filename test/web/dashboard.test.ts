@@ -6,41 +6,18 @@
 // A screenshot is written to test-output/dashboard.png.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { repoRoot, startCommand } from '../server/start-command.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const SCREENSHOT = join(repoRoot, 'test-output', 'dashboard.png');
 // The fleet `npm start` embeds (8 hosts, 40 instances).
 const HOSTS = 8;
 const INSTANCES = 40;
-
-function newestMtime(dir: string): number {
-  let m = 0;
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    const s = statSync(p);
-    m = Math.max(m, s.isDirectory() ? newestMtime(p) : s.mtimeMs);
-  }
-  return m;
-}
-
-/** The built CLI when dist/ is current (what `npm start` runs), else the sources through tsx. */
-function cliArgs(): { args: string[]; how: string } {
-  const built = join(repoRoot, 'dist', 'server', 'service.js');
-  const fresh = existsSync(built) && statSync(built).mtimeMs >= newestMtime(join(repoRoot, 'src'));
-  return fresh
-    ? { args: [join(repoRoot, 'bin', 'prescient'), 'start'], how: 'bin/prescient (dist is current)' }
-    : {
-        args: ['--import', 'tsx', '-e', `import(${JSON.stringify(join(repoRoot, 'src', 'cli', 'main.ts'))}).then((m) => m.main(['node', 'prescient', ...process.argv.slice(1)]))`, '--', 'start'],
-        how: 'the sources through tsx (dist is stale or missing)',
-      };
-}
 
 interface Server {
   child: ChildProcessWithoutNullStreams;
@@ -53,7 +30,7 @@ interface Server {
 }
 
 async function startServer(port: number, dbPath: string): Promise<Server> {
-  const { args } = cliArgs();
+  const { args } = startCommand();
   const child = spawn(process.execPath, [...args, '--port', String(port), '--db', dbPath, '--tick-ms', '200', '--hosts', String(HOSTS), '--instances', String(INSTANCES)], {
     cwd: repoRoot,
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -117,7 +94,7 @@ async function colourPixels(page: Page, rgb: [number, number, number]): Promise<
 const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium) to run the dashboard test`;
 
 test('dashboard: signs in from the printed link, shows live fleet, fan chart, actions and market, reconnects after a restart', { skip, timeout: 120_000 }, async (t) => {
-  t.diagnostic(`server: ${cliArgs().how}`);
+  t.diagnostic(`server: ${startCommand().how}`);
   const dir = mkdtempSync(join(tmpdir(), 'prescient-dashboard-'));
   const dbPath = join(dir, 'p.db');
   let server: Server | undefined;
