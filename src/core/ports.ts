@@ -34,8 +34,8 @@ export interface ApplyResult {
   rollbackErrors: unknown[];
 }
 
-/** Wraps an undo so that only its first call does anything. */
-export function onceUndo(undo: Undo): Undo {
+/** Wraps an undo so that only its first call does anything (a synchronous undo stays synchronous). */
+export function onceUndo<R extends void | Promise<void>>(undo: () => R): () => R | void {
   let done = false;
   return () => {
     if (done) return;

@@ -21,7 +21,7 @@ import { vec } from '../core/resources.js';
 import type { HostInput, HostRecord, InstanceInput, InstanceRecord } from '../core/store.js';
 import type { TelemetryBatch } from '../core/telemetry.js';
 import type { HostState, InstanceState } from '../policy/framework/types.js';
-import { DriverError } from '../core/ports.js';
+import { DriverError, onceUndo } from '../core/ports.js';
 import { generateWorkload } from '../traces/synthetic/generate-workload.js';
 import { T3_INSTANCE_CLASSES } from '../policy/markets/credits.js';
 import { CREDIT_CLASS_LABEL, CREDIT_MODE_LABEL } from './markets/credit-labels.js';
@@ -280,7 +280,7 @@ export class FleetDriver implements SyncDriver {
           }
         }
         inst.allocation = next;
-        return once(() => {
+        return onceUndo(() => {
           if (inst.hostId !== null) {
             this.add(inst.hostId, inst.allocation, -1);
             this.add(inst.hostId, prev, 1);
@@ -310,7 +310,7 @@ export class FleetDriver implements SyncDriver {
         }
         if (from !== null) this.add(from, inst.allocation, -1);
         inst.hostId = action.to;
-        return once(() => {
+        return onceUndo(() => {
           this.add(action.to, inst.allocation, -1);
           if (from !== null) this.add(from, inst.allocation, 1);
           inst.hostId = from;
@@ -323,7 +323,7 @@ export class FleetDriver implements SyncDriver {
         if (prev === action.on) return () => {};
         if (!action.on && (this.sums.get(h.id)?.count ?? 0) > 0) throw new DriverError(`host ${h.id} still runs instances; cannot power off`, action);
         h.on = action.on;
-        return once(() => {
+        return onceUndo(() => {
           h.on = prev;
         });
       }
@@ -334,7 +334,7 @@ export class FleetDriver implements SyncDriver {
         const host = inst.hostId;
         if (host !== null) this.add(host, inst.allocation, -1);
         this.instances.delete(action.instance);
-        return once(() => {
+        return onceUndo(() => {
           this.instances.set(action.instance, inst);
           if (host !== null) this.add(host, inst.allocation, 1);
         });
@@ -358,14 +358,6 @@ function burstableClass(requestMillicores: number, cpuMillicores: Float64Array):
   return fit.name;
 }
 
-function once(fn: () => void): () => void {
-  let done = false;
-  return () => {
-    if (done) return;
-    done = true;
-    fn();
-  };
-}
 
 /** The simulated world's view of a stored instance (no usage seen yet). */
 function simInstance(i: Pick<InstanceRecord, 'id' | 'hostId' | 'request' | 'allocation'>) {

@@ -3,7 +3,7 @@
 // returns an idempotent undo for each. The simulator applies plans through core's applyPlanSync,
 // so a failed action rolls the whole plan back in reverse.
 import type { Action } from '../core/plan.js';
-import { DriverError, type SyncDriver } from '../core/ports.js';
+import { DriverError, onceUndo, type SyncDriver } from '../core/ports.js';
 import type { HostState, InstanceState } from '../policy/framework/types.js';
 
 export interface DriverCounters {
@@ -143,7 +143,7 @@ export class SimDriver implements SyncDriver {
       throw e;
     }
     this.counters.resizes++;
-    return once(() => {
+    return onceUndo(() => {
       inst.allocation = prev;
       this.counters.resizes--;
     });
@@ -172,7 +172,7 @@ export class SimDriver implements SyncDriver {
       this.counters.migrations++;
       this.counters.migratedThisStep.push(a.instance);
     }
-    return once(() => {
+    return onceUndo(() => {
       move(a.to, from);
       if (counted) {
         this.counters.migrations--;
@@ -192,7 +192,7 @@ export class SimDriver implements SyncDriver {
     h.on = a.on;
     if (a.on) this.counters.powerOns++;
     else this.counters.shutdowns++;
-    return once(() => {
+    return onceUndo(() => {
       h.on = prev;
       if (a.on) this.counters.powerOns--;
       else this.counters.shutdowns--;
@@ -200,12 +200,3 @@ export class SimDriver implements SyncDriver {
   }
 }
 
-/** Undo that runs at most once (undo must be idempotent). */
-function once(fn: () => void): () => void {
-  let done = false;
-  return () => {
-    if (done) return;
-    done = true;
-    fn();
-  };
-}
