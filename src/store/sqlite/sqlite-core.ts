@@ -1337,14 +1337,8 @@ function ledgerFrom(r: Row): LedgerEntry {
   };
 }
 
-interface CleanEntry {
-  account: string;
-  asset: LedgerAsset;
-  delta: number;
-  reason: string;
-  ref: string | null;
-  group: string | null;
-}
+/** A validated entry to append: a LedgerEntry before the store gives it its seq and time. */
+type CleanEntry = Omit<LedgerEntry, 'seq' | 'atMs'>;
 
 function checkOptionalText(what: string, field: string, v: unknown): string | null {
   return v === undefined || v === null ? null : checkText(what, field, v, 1000);
