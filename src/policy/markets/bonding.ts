@@ -153,13 +153,7 @@ export interface MultiplierDecision {
  * The last update of an instance in compact form: the figures of its MultiplierDecision, whose
  * reasons are only formatted when someone asks (`explain`). Updated in place every step.
  */
-interface LastUpdate {
-  multiplier: number;
-  base: number;
-  bondUnits: number;
-  rawFactor: number;
-  factor: number;
-  relativeChange: number;
+interface LastUpdate extends Omit<MultiplierDecision, 'id' | 'reasons'> {
   /** 0 no forecast, 1 predicted rise, 2 predicted fall, 3 steady. */
   trend: 0 | 1 | 2 | 3;
   smoothed: boolean;

@@ -510,17 +510,7 @@ export class CreditBook {
 }
 
 /** CreditBook.exportState / restoreState: an instance's book state with its class by name. */
-export interface CreditInstanceExport {
-  id: string;
-  tenant: string;
-  className: string;
-  mode: CreditMode;
-  running: boolean;
-  carryMcms: number;
-  hourMark: number;
-  stoppedAtMs: number | null;
-  launchedAtMs: number;
-}
+export type CreditInstanceExport = Omit<CreditInstanceState, 'cls'> & { className: string };
 
 /** A commit the rules guarantee (checked above); a refusal here is a bug, reported as such. */
 function mustCommit(r: CommitResult): void {
