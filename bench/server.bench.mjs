@@ -10,8 +10,15 @@
 //     VPA fleet profile, forecasters spread over ticks, SQLite file store): first tick (initial
 //     placement) and steady-state ticks after every forecaster exists. Telemetry is handed to the
 //     loop between ticks, as agents' POSTs would be. Target: median steady tick < 100 ms.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+//     Run once without and once with the markets (credits, spot auction); with markets the time of
+//     each component's tick is reported too (wall and process CPU).
+// Options (environment):
+//   PRESCIENT_BENCH_SERVER=tick       only the control loop ticks (no ingestion runs)
+//   PRESCIENT_BENCH_REF=<git revision> also builds that revision in a temporary folder (git archive,
+//                                     this checkout's node_modules, tsc) and runs its ticks with
+//                                     markets in the same run: before/after side by side.
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT, check, dist, mib, note, num, runChild, seconds, table } from './lib/harness.mjs';
@@ -25,6 +32,29 @@ const TARGET_SAMPLES_PER_S = 20_000;
 const TARGET_P99_MS = 50;
 const TARGET_TICK_MS = 100;
 
+/** A compiled module of this checkout's dist, or of a reference build's (`distRoot`). */
+function distModule(distRoot, path) {
+  if (!distRoot) return dist(path);
+  const file = join(distRoot, path);
+  if (!existsSync(file)) throw new Error(`${file} is missing in the reference build`);
+  return new URL(`file://${file}`).href;
+}
+
+/** Builds a git revision in a temporary folder (git archive, this checkout's node_modules, tsc). */
+function buildReference(rev) {
+  const short = execFileSync('git', ['rev-parse', '--short', `${rev}^{commit}`], { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
+  const dir = mkdtempSync(join(tmpdir(), `prescient-ref-${short}-`));
+  const tar = execFileSync('git', ['archive', '--format=tar', short], { cwd: REPO_ROOT, maxBuffer: 1 << 30 });
+  execFileSync('tar', ['-x', '-C', dir], { input: tar });
+  symlinkSync(join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules'));
+  try {
+    execFileSync(process.execPath, [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: dir, stdio: 'ignore' });
+  } catch {
+    // tsc still emits when an unrelated file has type errors; the modules used are checked on import
+  }
+  return { dir, dist: join(dir, 'dist'), rev: short };
+}
+
 function quantile(sorted, q) {
   if (sorted.length === 0) return NaN;
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
@@ -33,20 +63,21 @@ function quantile(sorted, q) {
 
 export const jobs = {
   /** Child: the control loop alone, in process, on a file store. */
-  async tick({ hosts, instances, ticks, steadyFrom, markets = false }) {
-    const { openSqliteStore } = await import(dist('store/sqlite/sqlite-store.js'));
-    const { ALL_TENANTS } = await import(dist('core/store.js'));
-    const { seededRng } = await import(dist('core/rng.js'));
-    const { createRegistry } = await import(dist('policy/builtin.js'));
-    const { PolicyRunner } = await import(dist('policy/framework/decide.js'));
-    const { compileProfile } = await import(dist('policy/framework/profile.js'));
-    const { defaultProfile } = await import(dist('policy/profiles.js'));
-    const { systemClock } = await import(dist('server/clock.js'));
-    const { ControlLoop } = await import(dist('server/control-loop.js'));
-    const { EventBus } = await import(dist('server/events.js'));
-    const { ServerMetrics } = await import(dist('server/metrics.js'));
-    const { SimulatedFleet } = await import(dist('server/sim-fleet.js'));
-    const { createMarketRuntime } = await import(dist('server/markets/index.js'));
+  async tick({ hosts, instances, ticks, steadyFrom, markets = false, distRoot }, hooks = {}) {
+    const d = (path) => distModule(distRoot, path);
+    const { openSqliteStore } = await import(d('store/sqlite/sqlite-store.js'));
+    const { ALL_TENANTS } = await import(d('core/store.js'));
+    const { seededRng } = await import(d('core/rng.js'));
+    const { createRegistry } = await import(d('policy/builtin.js'));
+    const { PolicyRunner } = await import(d('policy/framework/decide.js'));
+    const { compileProfile } = await import(d('policy/framework/profile.js'));
+    const { defaultProfile } = await import(d('policy/profiles.js'));
+    const { systemClock } = await import(d('server/clock.js'));
+    const { ControlLoop } = await import(d('server/control-loop.js'));
+    const { EventBus } = await import(d('server/events.js'));
+    const { ServerMetrics } = await import(d('server/metrics.js'));
+    const { SimulatedFleet } = await import(d('server/sim-fleet.js'));
+    const { createMarketRuntime } = await import(d('server/markets/index.js'));
     const dir = mkdtempSync(join(tmpdir(), 'prescient-bench-tick-'));
     try {
       const store = openSqliteStore(join(dir, 'p.db'));
@@ -63,14 +94,38 @@ export const jobs = {
       // the spot auction, as `prescient start` runs them; the negotiation has its own timer and is
       // measured by the markets bench.
       const market = markets ? createMarketRuntime({ stepMs: 300_000, store, clock: systemClock, negotiation: false }) : undefined;
+      // each component's tick timed on its own (wall ms and process CPU ms), per loop tick
+      const componentMs = {};
+      let current;
+      for (const name of ['credits', 'auction']) {
+        const c = market?.component(name);
+        if (!c) continue;
+        const inner = c.tick.bind(c);
+        c.tick = (ctx, out) => {
+          const t0 = performance.now();
+          const c0 = process.cpuUsage();
+          try {
+            return inner(ctx, out);
+          } finally {
+            const cpu = process.cpuUsage(c0);
+            current[name] = { wallMs: performance.now() - t0, cpuMs: (cpu.user + cpu.system) / 1000 };
+          }
+        };
+        componentMs[name] = [];
+      }
       const loop = new ControlLoop({ store, driver: fleet.driver, runner, clock: systemClock, rng: seededRng(1), events: new EventBus(), metrics: new ServerMetrics(false), tickMs: 1000, ...(market ? { markets: market } : {}) });
       await loop.load();
       const reports = [];
       for (let i = 0; i < ticks; i++) {
         for (const b of fleet.telemetry(i, Date.now())) loop.ingest(b);
+        current = {};
+        await hooks.beforeTick?.(i);
+        const c0 = process.cpuUsage();
         const r = await loop.tick();
-        reports.push({ durationMs: r.durationMs, phasesMs: r.phasesMs, actions: r.actions, forecastsUpdated: r.forecastsUpdated, applied: r.applied });
+        const cpu = process.cpuUsage(c0);
+        reports.push({ durationMs: r.durationMs, cpuMs: (cpu.user + cpu.system) / 1000, phasesMs: r.phasesMs, actions: r.actions, forecastsUpdated: r.forecastsUpdated, applied: r.applied, components: current });
       }
+      await hooks.afterTicks?.();
       await loop.stop();
       const audit = await store.lastAuditSeq();
       await store.close();
@@ -251,6 +306,20 @@ export async function run(ctx) {
   const checks = [];
   const data = {};
 
+  const only = process.env.PRESCIENT_BENCH_SERVER;
+  if (only !== undefined && only !== 'tick') throw new Error(`PRESCIENT_BENCH_SERVER must be "tick" (only the control loop ticks), got "${only}"`);
+  if (only !== 'tick') await ingestionPart(ctx, checks, data);
+  const refRev = process.env.PRESCIENT_BENCH_REF;
+  const ref = refRev ? buildReference(refRev) : undefined;
+  try {
+    await tickPart(ctx, checks, data, ref);
+  } finally {
+    if (ref) rmSync(ref.dir, { recursive: true, force: true });
+  }
+  return { checks, data };
+}
+
+async function ingestionPart(ctx, checks, data) {
   // ---- ingestion
   const runs = [await ingestion(ctx, 'FULL', true), await ingestion(ctx, 'NORMAL', false)];
   data.ingestion = runs;
@@ -296,13 +365,17 @@ export async function run(ctx) {
     checks.push(check(`${r.synchronous}: telemetry p99 latency at ${num(TARGET_SAMPLES_PER_S)} samples/s < ${TARGET_P99_MS} ms`, r.fixed.p99, TARGET_P99_MS, 'lower', 'ms'));
   }
 
+}
+
+async function tickPart(ctx, checks, data, ref) {
   // ---- control loop tick
   const ticks = ctx.quick ? 100 : 140;
   const steadyFrom = ctx.quick ? 80 : 90;
-  for (const markets of [false, true]) {
-    const label = markets ? 'with markets (credits on every 3rd instance, spot auction)' : 'without markets';
+  const runs = [{ markets: false }, { markets: true }, ...(ref ? [{ markets: true, ref }] : [])];
+  for (const { markets, ref: runRef } of runs) {
+    const label = (markets ? 'with markets (credits on every 3rd instance, spot auction)' : 'without markets') + (runRef ? ` at ${runRef.rev} (reference build)` : '');
     note(`tick: 1,000 hosts x 10,000 instances, ${label}, ${ticks} ticks in a child process`);
-    const t = await runChild('server', 'tick', { hosts: 1000, instances: 10_000, ticks, steadyFrom, markets });
+    const t = await runChild('server', 'tick', { hosts: 1000, instances: 10_000, ticks, steadyFrom, markets, ...(runRef ? { distRoot: runRef.dist } : {}) });
     const r = t.result;
     const steady = r.reports.slice(steadyFrom);
     const durs = steady.map((x) => x.durationMs).sort((a, b) => a - b);
@@ -310,7 +383,11 @@ export async function run(ctx) {
     const med = (xs) => quantile([...xs].sort((a, b) => a - b), 0.5);
     const first = r.reports[0];
     const d = { first, steadyMedianMs: quantile(durs, 0.5), steadyP95Ms: quantile(durs, 0.95), steadyMaxMs: durs[durs.length - 1], everyTicks: r.everyTicks, auditEntries: r.auditEntries, maxRssKiB: t.maxRssKiB, heapUsedMiB: r.heapUsedMiB, phasesMedianMs: Object.fromEntries(phases.map((p) => [p, med(steady.map((x) => x.phasesMs[p]))])), actionsMedian: med(steady.map((x) => x.actions)) };
-    if (markets) data.tickMarkets = d;
+    const components = Object.keys(steady[0].components ?? {});
+    d.steadyCpuMedianMs = med(steady.map((x) => x.cpuMs));
+    d.componentsMedianMs = Object.fromEntries(components.map((c) => [c, { wallMs: med(steady.map((x) => x.components[c]?.wallMs ?? 0)), cpuMs: med(steady.map((x) => x.components[c]?.cpuMs ?? 0)) }]));
+    if (runRef) data.tickMarketsReference = { rev: runRef.rev, ...d };
+    else if (markets) data.tickMarkets = d;
     else data.tick = d;
     ctx.print(`\nControl loop tick, 1,000 hosts x 10,000 instances, ${label} (vpa fleet profile; forecasters: 'fast' engine, horizon 12, 6 levels, each instance's step every ${r.everyTicks} ticks; SQLite FULL sync)`);
     ctx.print(
@@ -333,8 +410,13 @@ export async function run(ctx) {
         ],
       ),
     );
-    ctx.print(`peak RSS ${mib(t.maxRssKiB)}, heap in use at the end ${num(r.heapUsedMiB)} MiB; ${num(r.auditEntries)} audit entries written`);
+    ctx.print(`peak RSS ${mib(t.maxRssKiB)}, heap in use at the end ${num(r.heapUsedMiB)} MiB; ${num(r.auditEntries)} audit entries written; steady median process CPU per tick ${seconds(d.steadyCpuMedianMs)}`);
+    if (components.length > 0) ctx.print(`market components, steady median per tick: ${components.map((c) => `${c} ${seconds(d.componentsMedianMs[c].wallMs)} (CPU ${seconds(d.componentsMedianMs[c].cpuMs)})`).join(', ')}`);
+    if (runRef) {
+      const now = data.tickMarkets;
+      ctx.print(`this checkout vs ${runRef.rev}: tick median ${seconds(now.steadyMedianMs)} vs ${seconds(d.steadyMedianMs)}, markets phase median ${seconds(now.phasesMedianMs.markets)} vs ${seconds(d.phasesMedianMs.markets)}`);
+      continue; // the target is checked on this checkout only
+    }
     checks.push(check(`control loop tick, 1,000 hosts x 10,000 instances, ${label}, steady median < ${TARGET_TICK_MS} ms`, d.steadyMedianMs, TARGET_TICK_MS, 'lower', 'ms'));
   }
-  return { checks, data };
 }
