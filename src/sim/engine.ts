@@ -120,7 +120,8 @@ export function simulateCohort(series: readonly TraceSeries[], opts: CohortOptio
   const lengths = series.map((s) => s.length);
   const steps = lengths.reduce((a, b) => Math.max(a, b), 0);
   const kept: KeptSeries[] = [];
-  const keptIdx = new Map<number, KeptSeries>();
+  /** Per instance slot: its kept series, if any. */
+  const keptAt = new Array<KeptSeries | undefined>(series.length).fill(undefined);
   series.forEach((s, k) => {
     if (opts.keepSeries?.(s.id)) {
       const n = s.length;
@@ -132,7 +133,7 @@ export function simulateCohort(series: readonly TraceSeries[], opts: CohortOptio
         allocation: { cpu: new Float64Array(n).fill(NaN), memory: new Float64Array(n).fill(NaN) },
       };
       kept.push(ks);
-      keptIdx.set(k, ks);
+      keptAt[k] = ks;
     }
   });
 
@@ -149,6 +150,8 @@ export function simulateCohort(series: readonly TraceSeries[], opts: CohortOptio
   const lastHostId: Array<string | null> = new Array(instances.length).fill(null);
   const lastHostIndex = new Int32Array(instances.length);
   fleet?.useSlots(instances.map((i) => i.id));
+  const usageNow: Amounts = { cpu: NaN, memory: NaN };
+  const allocNow: Amounts = { cpu: NaN, memory: NaN };
 
   for (let i = 0; i < steps; i++) {
     const nowS = clock.nowS;
@@ -188,34 +191,46 @@ export function simulateCohort(series: readonly TraceSeries[], opts: CohortOptio
       const inst = instances[k]!;
       const cv = cpuVals[k]!;
       const mv = memVals[k]!;
-      const usage = { cpu: cv.length ? cv[i]! : NaN, memory: mv.length ? mv[i]! : NaN };
-      const alloc = { cpu: roundUp6(inst.allocation.cpu), memory: roundUp6(inst.allocation.memory) };
+      const usageCpu = cv.length ? cv[i]! : NaN;
+      const usageMemory = mv.length ? mv[i]! : NaN;
+      const allocation = inst.allocation;
+      const allocCpu = roundUp6(allocation.cpu);
+      const allocMemory = roundUp6(allocation.memory);
       if (i >= starts[k]!) {
         rows++;
-        opts.onAllocation?.(inst.id, i, cv.length ? alloc.cpu : NaN, mv.length ? alloc.memory : NaN);
-        cpuM.add(usage.cpu, alloc.cpu);
-        memM.add(usage.memory, alloc.memory);
+        opts.onAllocation?.(inst.id, i, cv.length ? allocCpu : NaN, mv.length ? allocMemory : NaN);
+        cpuM.add(usageCpu, allocCpu);
+        memM.add(usageMemory, allocMemory);
       }
-      const ks = keptIdx.get(k);
+      const ks = kept.length > 0 ? keptAt[k] : undefined;
       if (ks) {
-        ks.usage.cpu[i] = usage.cpu;
-        ks.usage.memory[i] = usage.memory;
-        ks.allocation.cpu[i] = alloc.cpu;
-        ks.allocation.memory[i] = alloc.memory;
+        ks.usage.cpu[i] = usageCpu;
+        ks.usage.memory[i] = usageMemory;
+        ks.allocation.cpu[i] = allocCpu;
+        ks.allocation.memory[i] = allocMemory;
       }
       if (fleet) {
-        fleet.instanceStepAt(k, usage.cpu);
+        fleet.instanceStepAt(k, usageCpu);
         const hid = inst.hostId;
-        if (hid !== null && Number.isFinite(usage.cpu)) {
+        if (hid !== null && Number.isFinite(usageCpu)) {
           if (hid !== lastHostId[k]) {
             lastHostId[k] = hid;
             lastHostIndex[k] = hostIndex.get(hid)!;
           }
-          hostDemand[lastHostIndex[k]!] += usage.cpu;
+          hostDemand[lastHostIndex[k]!] += usageCpu;
         }
       }
-      runner.observe(inst, usage, alloc, nowS);
-      inst.lastUsage = usage;
+      // The amounts passed to observe are reused for the next instance (plugins read them during
+      // the call), and the instance's lastUsage is updated in place: no objects per instance and
+      // step, so nothing for the garbage collector to copy or promote in a large fleet.
+      usageNow.cpu = usageCpu;
+      usageNow.memory = usageMemory;
+      allocNow.cpu = allocCpu;
+      allocNow.memory = allocMemory;
+      runner.observe(inst, usageNow, allocNow, nowS);
+      const last = inst.lastUsage;
+      last.cpu = usageCpu;
+      last.memory = usageMemory;
       inst.samples++;
     }
 
