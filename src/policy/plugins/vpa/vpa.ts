@@ -39,7 +39,7 @@ import type { Unit } from '../../../core/resources.js';
 import { DecayingHistogram } from '../../../forecast/models/decaying-histogram.js';
 import { R } from '../../framework/reasons.js';
 import type { PluginEntry } from '../../framework/registry.js';
-import { effectiveSettings, headroomReasons } from '../../framework/settings.js';
+import { DEFAULT_SETTINGS, effectiveSettings, headroomReasons, type EffectiveSettings } from '../../framework/settings.js';
 import type { DecideContext, InstanceState, PluginEnv, RightsizeDecision, Rightsizer } from '../../framework/types.js';
 
 export const vpaArgs = z
@@ -171,7 +171,11 @@ export class VpaState {
   }
 
   private setPeak(usage: number, isOOM: boolean): void {
-    this.current = { value: usage, timeS: this.windowEndS };
+    // the open interval's peak is not in closedPeaks yet: it may be updated in place
+    if (this.current) {
+      this.current.value = usage;
+      this.current.timeS = this.windowEndS;
+    } else this.current = { value: usage, timeS: this.windowEndS };
     this.memory.addSample(usage, 1, this.windowEndS);
     if (isOOM) this.oomPeak = usage;
     else this.memoryPeak = usage;
@@ -195,13 +199,14 @@ export class VpaState {
     return Math.min(lifespanDays, samplesDays);
   }
 
-  memoryEstimates(): { target: number; lower: number; upper: number } {
+  /** p(target), p(lower), p(upper) of the memory peaks (one object updated in place: read, do not keep). */
+  memoryEstimates(): Readonly<{ target: number; lower: number; upper: number }> {
     if (this.memoryDirty) {
-      this.memoryCache = {
-        target: this.memory.percentile(this.a.targetPercentile),
-        lower: this.memory.percentile(this.a.lowerBoundPercentile),
-        upper: this.memory.percentile(this.a.upperBoundPercentile),
-      };
+      // updated in place (read by the caller at once, never kept)
+      const c = this.memoryCache;
+      c.target = this.memory.percentile(this.a.targetPercentile);
+      c.lower = this.memory.percentile(this.a.lowerBoundPercentile);
+      c.upper = this.memory.percentile(this.a.upperBoundPercentile);
       this.memoryDirty = false;
     }
     return this.memoryCache;
@@ -215,9 +220,31 @@ export interface VpaRecommendation {
   confidence: number;
 }
 
+/** A state with its instance id and its position in the rightsizer's visiting order. */
+interface OrderedState {
+  readonly id: string;
+  readonly state: VpaState;
+  pos: number;
+}
+
 export class VpaRightsizer implements Rightsizer {
   readonly name = 'vpa';
-  private readonly states = new Map<string, VpaState>();
+  private readonly states = new Map<string, OrderedState>();
+  /**
+   * States in the order they were created (null = forgotten) and a cursor after the last one
+   * looked up: a round (and the observations after it) visits the instances in the same order
+   * every step, so the state asked for next is usually the one at the cursor, found without a
+   * hash look-up by id (which costs cache misses per instance in a fleet of 100,000). Any other
+   * order falls back to the map; the states are the same either way.
+   */
+  private order: Array<OrderedState | null> = [];
+  private cursor = 0;
+  private forgotten = 0;
+  /** Scratch of `estimate`. */
+  private readonly est = new Float64Array(6);
+  /** Shared reasons arrays (reasonsFor), by settings object and key. */
+  private readonly defaultReasons: Array<readonly string[] | undefined> = [];
+  private readonly reasonsBySettings = new WeakMap<EffectiveSettings, Array<readonly string[] | undefined>>();
 
   constructor(
     readonly args: VpaArgs,
@@ -226,16 +253,35 @@ export class VpaRightsizer implements Rightsizer {
 
   /** The VPA state of an instance (created on first use). */
   state(inst: InstanceState): VpaState {
-    let s = this.states.get(inst.id);
-    if (!s) {
-      s = new VpaState(inst.units, this.args);
-      this.states.set(inst.id, s);
+    const id = inst.id;
+    const next = this.order[this.cursor];
+    if (next != null && next.id === id) {
+      this.cursor++;
+      return next.state;
     }
-    return s;
+    let o = this.states.get(id);
+    if (!o) {
+      o = { id, state: new VpaState(inst.units, this.args), pos: this.order.length };
+      this.states.set(id, o);
+      this.order.push(o);
+    }
+    this.cursor = o.pos + 1;
+    return o.state;
   }
 
   forget(id: string): void {
+    const o = this.states.get(id);
+    if (!o) return;
     this.states.delete(id);
+    this.order[o.pos] = null;
+    // Compact once forgotten slots outnumber live ones (instances that come and go).
+    if (++this.forgotten > 64 && this.forgotten > this.states.size) {
+      const live: OrderedState[] = [];
+      for (const x of this.order) if (x !== null) live.push((x.pos = live.length, x));
+      this.order = live;
+      this.forgotten = 0;
+      this.cursor = 0;
+    }
   }
 
   observe(inst: InstanceState, usage: Amounts, allocation: Amounts, nowS: number): void {
@@ -278,53 +324,89 @@ export class VpaRightsizer implements Rightsizer {
   }
 
   private recommendationOf(s: VpaState, inst: InstanceState, headroom: number): VpaRecommendation {
+    const conf = this.estimate(s, inst, headroom, true);
+    const e = this.est;
+    return { cpu: { target: e[0]!, lower: e[1]!, upper: e[2]! }, memory: { target: e[3]!, lower: e[4]!, upper: e[5]! }, confidence: conf };
+  }
+
+  /**
+   * The recommendation into `est` (cpu target, lower, upper, memory target, lower, upper; the
+   * bounds only when `bounds`, else left as they were) without making objects; returns the
+   * confidence (NaN without bounds).
+   */
+  private estimate(s: VpaState, inst: InstanceState, headroom: number, bounds: boolean): number {
     const a = this.args;
+    const e = this.est;
     const m = 1 + a.safetyMarginFraction * headroom;
-    const conf = s.confidence(this.env.stepSeconds);
-    const upperMul = conf > 0 ? 1 + 1 / conf : Infinity;
-    const lowerMul = conf > 0 ? Math.pow(1 + 0.001 / conf, -2) : 0;
     const minC = this.minCpu(inst.units.cpu);
     const minM = this.minMemory(inst.units.memory);
     const mem = s.memoryEstimates();
-    const cpu = {
-      target: Math.max(s.cpu.percentile(a.targetPercentile) * m, minC),
-      lower: a.mode === 'updater' ? Math.max(s.cpu.percentile(a.lowerBoundPercentile) * m * lowerMul, minC) : NaN,
-      upper: a.mode === 'updater' ? Math.max(s.cpu.percentile(a.upperBoundPercentile) * m * upperMul, minC) : NaN,
-    };
-    const memory = {
-      target: Math.max(mem.target * m, minM),
-      lower: Math.max(mem.lower * m * lowerMul, minM),
-      upper: Math.max(mem.upper * m * upperMul, minM),
-    };
-    return { cpu, memory, confidence: conf };
+    e[0] = Math.max(s.cpu.percentile(a.targetPercentile) * m, minC);
+    e[3] = Math.max(mem.target * m, minM);
+    if (!bounds) return NaN;
+    const conf = s.confidence(this.env.stepSeconds);
+    const upperMul = conf > 0 ? 1 + 1 / conf : Infinity;
+    const lowerMul = conf > 0 ? Math.pow(1 + 0.001 / conf, -2) : 0;
+    e[1] = a.mode === 'updater' ? Math.max(s.cpu.percentile(a.lowerBoundPercentile) * m * lowerMul, minC) : NaN;
+    e[2] = a.mode === 'updater' ? Math.max(s.cpu.percentile(a.upperBoundPercentile) * m * upperMul, minC) : NaN;
+    e[4] = Math.max(mem.lower * m * lowerMul, minM);
+    e[5] = Math.max(mem.upper * m * upperMul, minM);
+    return conf;
   }
 
   recommend(inst: InstanceState, ctx: DecideContext): RightsizeDecision {
     const s = this.state(inst);
     const hasCpu = Number.isFinite(inst.capacity.cpu);
     const hasMem = Number.isFinite(inst.capacity.memory);
-    if (s.totalSamples === 0 && s.memorySamples === 0) return { cpu: NaN, memory: NaN, reasons: [R.NO_HISTORY, R.KEEP] };
+    if (s.totalSamples === 0 && s.memorySamples === 0) return { cpu: NaN, memory: NaN, reasons: NO_HISTORY_REASONS };
     const settings = effectiveSettings(ctx.snapshot, inst.id);
-    const rec = this.recommendationOf(s, inst, settings.headroom);
-    const reasons: string[] = [R.PERCENTILE_TARGET, R.SAFETY_MARGIN];
-    headroomReasons(settings, reasons);
-    let cpu = hasCpu && s.totalSamples > 0 ? rec.cpu.target : NaN;
-    let memory = hasMem && s.memorySamples > 0 ? rec.memory.target : NaN;
-    if (hasMem) reasons.push(R.MEMORY_PEAKS);
-    if (s.oomLastStep) reasons.push(R.OOM_BUMP);
-    if (this.args.mode === 'updater') {
+    const updater = this.args.mode === 'updater';
+    // the bounds (and the confidence behind them) only matter to the updater mode
+    this.estimate(s, inst, settings.headroom, updater);
+    const e = this.est;
+    let cpu = hasCpu && s.totalSamples > 0 ? e[0]! : NaN;
+    let memory = hasMem && s.memorySamples > 0 ? e[3]! : NaN;
+    if (updater) {
       const cur = inst.allocation;
-      reasons.push(R.CONFIDENCE_SCALED);
       if (!s.oomLastStep) {
-        if (cur.cpu >= rec.cpu.lower && cur.cpu <= rec.cpu.upper) cpu = NaN;
-        if (cur.memory >= rec.memory.lower && cur.memory <= rec.memory.upper) memory = NaN;
+        if (cur.cpu >= e[1]! && cur.cpu <= e[2]!) cpu = NaN;
+        if (cur.memory >= e[4]! && cur.memory <= e[5]!) memory = NaN;
       }
-      if (Number.isNaN(cpu) && Number.isNaN(memory)) return { cpu, memory, reasons: ['within-bounds', R.KEEP] };
+      if (Number.isNaN(cpu) && Number.isNaN(memory)) return { cpu, memory, reasons: WITHIN_BOUNDS_REASONS };
     }
-    if ((cpu === this.minCpu(inst.units.cpu) && cpu > 0) || (memory === this.minMemory(inst.units.memory) && memory > 0)) reasons.push(R.MIN_RESOURCES);
-    return { cpu, memory, reasons };
+    const min = (cpu === this.minCpu(inst.units.cpu) && cpu > 0) || (memory === this.minMemory(inst.units.memory) && memory > 0);
+    const key = (hasMem ? 1 : 0) | (s.oomLastStep ? 2 : 0) | (updater ? 4 : 0) | (min ? 8 : 0);
+    return { cpu, memory, reasons: this.reasonsFor(settings, key) };
+  }
+
+  /**
+   * The reasons of a recommendation, one shared frozen array per settings object and key (an
+   * array per instance and step was most of what a large fleet's rounds allocated). The decision
+   * core copies a rightsizer's reasons before adding to them.
+   */
+  private reasonsFor(settings: EffectiveSettings, key: number): string[] {
+    let byKey = settings === DEFAULT_SETTINGS ? this.defaultReasons : this.reasonsBySettings.get(settings);
+    if (!byKey) {
+      byKey = [];
+      this.reasonsBySettings.set(settings, byKey);
+    }
+    let reasons = byKey[key];
+    if (!reasons) {
+      const r: string[] = [R.PERCENTILE_TARGET, R.SAFETY_MARGIN];
+      headroomReasons(settings, r);
+      if (key & 1) r.push(R.MEMORY_PEAKS);
+      if (key & 2) r.push(R.OOM_BUMP);
+      if (key & 4) r.push(R.CONFIDENCE_SCALED);
+      if (key & 8) r.push(R.MIN_RESOURCES);
+      reasons = Object.freeze(r);
+      byKey[key] = reasons;
+    }
+    return reasons as string[];
   }
 }
+
+const NO_HISTORY_REASONS = Object.freeze([R.NO_HISTORY, R.KEEP]) as unknown as string[];
+const WITHIN_BOUNDS_REASONS = Object.freeze(['within-bounds', R.KEEP]) as unknown as string[];
 
 export const vpaPolicy: PluginEntry<VpaArgs> = {
   name: 'vpa',
