@@ -26,9 +26,14 @@ const EMPTY_FORECASTS: Forecasts = new Map();
 
 /**
  * Allocation sums per host, maintained incrementally while a plan is built. One is kept across
- * rounds while the snapshot's hosts stay the same (its maps and sets are reset, not rebuilt:
- * a large fleet's rounds then allocate little), and its instance maps are kept while the
- * snapshot's instance array holds the same instances.
+ * rounds while the snapshot's hosts stay the same (its arrays are reset, not rebuilt: a large
+ * fleet's rounds then allocate little), and its instance arrays are kept while the snapshot's
+ * instance array holds the same instances.
+ *
+ * Per-host state lives in arrays by position (the host's index in id order) and per-instance
+ * state in arrays by slot (the instance's index in the snapshot), so a round over a large fleet
+ * costs few map look-ups and no objects per instance; each host's instances are a linked list of
+ * slots (in the order they were attached) in typed arrays.
  */
 class PlanningFleet implements FleetView {
   ctx!: DecideContext;
@@ -39,13 +44,23 @@ class PlanningFleet implements FleetView {
    */
   readonly slotOf = new Map<string, number>();
   private insts: readonly InstanceState[] = [];
-  /** Per slot: the planned host (null = pending) and the planned allocation. */
-  private placed: Array<string | null> = [];
+  /** Per slot: the planned host's position (-1 = pending) and the planned allocation. */
+  private placed = new Int32Array(0);
   private allocs: Amounts[] = [];
-  readonly on = new Map<string, boolean>();
-  /** Slots of the instances on each host, in the order they were attached. */
-  readonly members = new Map<string, Set<number>>();
-  readonly sums = new Map<string, Amounts>();
+  /** Per slot: the last host id seen in the snapshot and its position (-1 = not a host of this fleet). */
+  private seenHostId: Array<string | null> = [];
+  private seenHostPos = new Int32Array(0);
+  /** Per slot: the next and previous slot on the same host (-1 = none). */
+  private nextOnHost = new Int32Array(0);
+  private prevOnHost = new Int32Array(0);
+  /** Per position: planned power state, first and last slot on the host (-1 = none), count. */
+  private readonly onAt: Uint8Array;
+  private readonly head: Int32Array;
+  private readonly tail: Int32Array;
+  private readonly count: Int32Array;
+  /** Per position: the sum of planned allocations (the same objects as `sums`, by id). */
+  private readonly sumsAt: Amounts[];
+  private readonly sums = new Map<string, Amounts>();
   /** Hosts in id order (the snapshot's objects) and each id's position in it. */
   readonly sorted: readonly HostState[];
   readonly pos: ReadonlyMap<string, number>;
@@ -70,12 +85,17 @@ class PlanningFleet implements FleetView {
   ) {
     this.sorted = order.sorted;
     this.pos = order.pos;
-    this.views = new Array(this.sorted.length);
+    const n = this.sorted.length;
+    this.views = new Array(n);
+    this.onAt = new Uint8Array(n);
+    this.head = new Int32Array(n).fill(-1);
+    this.tail = new Int32Array(n).fill(-1);
+    this.count = new Int32Array(n);
     for (const h of hosts) {
       this.hostById.set(h.id, h);
-      this.members.set(h.id, new Set());
       this.sums.set(h.id, { cpu: 0, memory: 0 });
     }
+    this.sumsAt = this.sorted.map((h) => this.sums.get(h.id)!);
   }
 
   /** Starts a round: planned state = the snapshot's. */
@@ -84,14 +104,17 @@ class PlanningFleet implements FleetView {
     this.index = null;
     this.boundIndex = null;
     this.offClasses = null;
-    this.views = new Array(this.sorted.length);
-    for (const h of ctx.snapshot.hosts) {
-      this.on.set(h.id, h.on);
-      this.members.get(h.id)!.clear();
-      const s = this.sums.get(h.id)!;
+    const n = this.sorted.length;
+    this.views = new Array(n);
+    for (let p = 0; p < n; p++) {
+      this.onAt[p] = this.sorted[p]!.on ? 1 : 0;
+      const s = this.sumsAt[p]!;
       s.cpu = 0;
       s.memory = 0;
     }
+    this.head.fill(-1);
+    this.tail.fill(-1);
+    this.count.fill(0);
     const insts = ctx.snapshot.instances;
     const same = insts === this.instancesOf && insts.length === this.instanceItems.length && insts.every((x, k) => x === this.instanceItems[k]);
     if (!same) {
@@ -100,39 +123,61 @@ class PlanningFleet implements FleetView {
       this.instancesOf = insts;
       this.instanceItems = [...insts];
       this.insts = this.instanceItems;
-      this.placed = new Array<string | null>(insts.length).fill(null);
+      this.placed = new Int32Array(insts.length).fill(-1);
       this.allocs = new Array<Amounts>(insts.length);
+      this.seenHostId = new Array<string | null>(insts.length).fill(null);
+      this.seenHostPos = new Int32Array(insts.length).fill(-1);
+      this.nextOnHost = new Int32Array(insts.length).fill(-1);
+      this.prevOnHost = new Int32Array(insts.length).fill(-1);
     }
     for (let k = 0; k < insts.length; k++) {
       const i = insts[k]!;
       // allocations are replaced, never changed in place, so the instance's own object will do
       this.allocs[k] = i.allocation;
-      const hid = i.hostId !== null && this.hostById.has(i.hostId) ? i.hostId : null;
-      this.placed[k] = hid;
-      if (hid !== null) this.attachAt(k, hid);
+      const hid = i.hostId;
+      let p = -1;
+      if (hid !== null) {
+        if (hid === this.seenHostId[k]) p = this.seenHostPos[k]!;
+        else {
+          p = this.pos.get(hid) ?? -1;
+          this.seenHostId[k] = hid;
+          this.seenHostPos[k] = p;
+        }
+      }
+      this.placed[k] = -1;
+      if (p >= 0) this.attachAtPos(k, p);
     }
   }
 
   host(id: string): HostState | undefined {
     const h = this.hostById.get(id);
-    return h ? { ...h, on: this.on.get(id) ?? h.on } : undefined;
+    return h ? { ...h, on: this.isOn(this.pos.get(id)!) } : undefined;
   }
   instance(id: string): InstanceState | undefined {
     const k = this.slotOf.get(id);
     return k === undefined ? undefined : this.insts[k];
   }
   instancesOn(hostId: string): InstanceState[] {
-    const m = this.members.get(hostId);
+    const p = this.pos.get(hostId);
     const out: InstanceState[] = [];
-    if (m) for (const k of m) out.push(this.insts[k]!);
+    if (p !== undefined) for (let k = this.head[p]!; k >= 0; k = this.nextOnHost[k]!) out.push(this.insts[k]!);
     return out;
+  }
+  /** Number of instances planned on the host at a position. */
+  countAt(p: number): number {
+    return this.count[p]!;
   }
   allocationOf(instanceId: string): Amounts {
     return this.allocs[this.slotOf.get(instanceId)!]!;
   }
+  /** Position of the planned host of the instance in a slot (-1 = pending). */
+  placedPosAt(k: number): number {
+    return this.placed[k]!;
+  }
   /** Planned host of the instance in a slot (null = pending). */
   placementAt(k: number): string | null {
-    return this.placed[k]!;
+    const p = this.placed[k]!;
+    return p < 0 ? null : this.sorted[p]!.id;
   }
   allocationAt(k: number): Amounts {
     return this.allocs[k]!;
@@ -142,43 +187,70 @@ class PlanningFleet implements FleetView {
   }
 
   attachAt(k: number, hostId: string): void {
-    this.members.get(hostId)!.add(k);
+    this.attachAtPos(k, this.pos.get(hostId)!);
+  }
+  private attachAtPos(k: number, p: number): void {
+    // append slot k to the host's list
+    const t = this.tail[p]!;
+    this.prevOnHost[k] = t;
+    this.nextOnHost[k] = -1;
+    if (t >= 0) this.nextOnHost[t] = k;
+    else this.head[p] = k;
+    this.tail[p] = k;
+    this.count[p]!++;
     const a = this.allocs[k]!;
-    const s = this.sums.get(hostId)!;
+    const s = this.sumsAt[p]!;
     s.cpu += nz(a.cpu);
     s.memory += nz(a.memory);
-    this.placed[k] = hostId;
-    this.touch(hostId);
+    this.placed[k] = p;
+    this.touch(p);
   }
   detachAt(k: number): void {
-    const hostId = this.placed[k];
-    if (hostId == null) return;
-    this.members.get(hostId)!.delete(k);
+    const p = this.placed[k]!;
+    if (p < 0) return;
+    const prev = this.prevOnHost[k]!;
+    const next = this.nextOnHost[k]!;
+    if (prev >= 0) this.nextOnHost[prev] = next;
+    else this.head[p] = next;
+    if (next >= 0) this.prevOnHost[next] = prev;
+    else this.tail[p] = prev;
+    this.count[p]!--;
     const a = this.allocs[k]!;
-    const s = this.sums.get(hostId)!;
+    const s = this.sumsAt[p]!;
     s.cpu -= nz(a.cpu);
     s.memory -= nz(a.memory);
-    this.placed[k] = null;
-    this.touch(hostId);
+    this.placed[k] = -1;
+    this.touch(p);
   }
   setAllocAt(k: number, next: Amounts): void {
-    const hostId = this.placed[k];
+    const p = this.placed[k]!;
     const prev = this.allocs[k]!;
-    if (hostId != null) {
-      const s = this.sums.get(hostId)!;
+    if (p >= 0) {
+      const s = this.sumsAt[p]!;
       s.cpu += nz(next.cpu) - nz(prev.cpu);
       s.memory += nz(next.memory) - nz(prev.memory);
-      this.touch(hostId);
+      this.touch(p);
     }
     this.allocs[k] = next;
   }
   setOn(hostId: string, on: boolean): void {
-    this.on.set(hostId, on);
-    this.touch(hostId);
+    const p = this.pos.get(hostId)!;
+    this.onAt[p] = on ? 1 : 0;
+    this.touch(p);
+  }
+  /** Planned power state by position (a copy, taken now; 1 = on). */
+  onFlags(): Uint8Array {
+    return this.onAt.slice();
+  }
+  /** The powered-on hosts in id order, each a copy with `on: true` (taken now). */
+  hostsOn(): HostState[] {
+    const out: HostState[] = [];
+    for (let p = 0; p < this.sorted.length; p++) if (this.onAt[p] === 1) out.push({ ...this.sorted[p]!, on: true });
+    return out;
   }
   /** Hosts in id order, each a copy with its planned power state (taken now). */
   hostsSorted(): HostState[] {
-    return this.sorted.map((h) => ({ ...h, on: this.on.get(h.id) ?? h.on }));
+    return this.sorted.map((h, p) => ({ ...h, on: this.onAt[p] === 1 }));
   }
   /** The host at a position as placement passes it to filters and scorers. */
   view(p: number): HostState {
@@ -191,20 +263,17 @@ class PlanningFleet implements FleetView {
   }
 
   /** Keeps the index in step with a host's sums or power state. */
-  private touch(hostId: string): void {
-    if (!this.index && !this.boundIndex) return;
-    const p = this.pos.get(hostId);
-    if (p === undefined) return;
+  private touch(p: number): void {
     if (this.index) this.indexHost(p);
     if (this.boundIndex) this.boundHost(p);
   }
   private indexHost(p: number): void {
     const h = this.sorted[p]!;
-    if (!(this.on.get(h.id) ?? h.on)) {
+    if (!this.isOn(p)) {
       this.index!.clear(p);
       return;
     }
-    const s = this.sums.get(h.id)!;
+    const s = this.sumsAt[p]!;
     this.index!.set(p, freeUp(h.capacity.cpu, s.cpu), freeUp(h.capacity.memory, s.memory));
   }
   private boundHost(p: number): void {
@@ -215,12 +284,12 @@ class PlanningFleet implements FleetView {
   /** A host's keys for ScoreBoundIndex: free rounded up and down (cpu, memory); not candidates when off. */
   private boundKeys(p: number, out: Float64Array): Float64Array {
     const h = this.sorted[p]!;
-    if (!(this.on.get(h.id) ?? h.on)) {
+    if (!this.isOn(p)) {
       out[0] = out[1] = -Infinity;
       out[2] = out[3] = Infinity;
       return out;
     }
-    const s = this.sums.get(h.id)!;
+    const s = this.sumsAt[p]!;
     out[0] = freeUp(h.capacity.cpu, s.cpu);
     out[1] = freeUp(h.capacity.memory, s.memory);
     out[2] = freeDown(h.capacity.cpu, s.cpu);
@@ -279,9 +348,9 @@ class PlanningFleet implements FleetView {
       this.offClasses = [];
       for (let p = 0; p < this.sorted.length; p++) {
         const h = this.sorted[p]!;
-        if (this.on.get(h.id) ?? h.on) continue;
+        if (this.isOn(p)) continue;
         // a host with instances is its own class (it is not interchangeable with empty ones)
-        const key = this.members.get(h.id)!.size > 0 ? `#${p}` : `${h.capacity.cpu}|${h.capacity.memory}`;
+        const key = this.count[p]! > 0 ? `#${p}` : `${h.capacity.cpu}|${h.capacity.memory}`;
         let positions = byKey.get(key);
         if (!positions) {
           positions = [];
@@ -305,8 +374,7 @@ class PlanningFleet implements FleetView {
     return out.sort((a, b) => a - b);
   }
   isOn(p: number): boolean {
-    const h = this.sorted[p]!;
-    return this.on.get(h.id) ?? h.on;
+    return this.onAt[p] === 1;
   }
 }
 
@@ -395,7 +463,8 @@ export class PolicyRunner {
         const cpu = Number.isNaN(d.cpu) ? inst.allocation.cpu : d.cpu;
         const memory = Number.isNaN(d.memory) ? inst.allocation.memory : d.memory;
         if (!same(cpu, inst.allocation.cpu) || !same(memory, inst.allocation.memory)) {
-          actions.push({ kind: 'resize', instance: inst.id, cpu, memory, reasons: d.reasons });
+          // a copy: a rightsizer may return a shared (frozen) reasons array
+          actions.push({ kind: 'resize', instance: inst.id, cpu, memory, reasons: [...d.reasons] });
         }
       }
       return { plan: { nowS, actions }, rejections: [] };
@@ -406,16 +475,29 @@ export class PolicyRunner {
     const fleet = this.planning;
     fleet.begin(ctx);
     const instances = snapshot.instances;
-    /** Per slot (index in snapshot.instances): the reasons of its resize. */
+    /**
+     * Per slot (index in snapshot.instances): the reasons of its resize, the rightsizer's array
+     * until the round adds a reason (then a copy: `ownReasons`); a resize action gets its own copy.
+     */
     const resizeReasons: string[][] = new Array(instances.length);
+    const reasonsOwned = new Uint8Array(instances.length);
+    const ownReasons = (k: number): string[] => {
+      if (reasonsOwned[k] === 0) {
+        resizeReasons[k] = [...resizeReasons[k]!];
+        reasonsOwned[k] = 1;
+      }
+      return resizeReasons[k]!;
+    };
     const slot = (inst: InstanceState): number => fleet.slotOf.get(inst.id)!;
     for (let k = 0; k < instances.length; k++) {
       const inst = instances[k]!;
       const d = rightsizer.recommend(inst, ctx);
-      const cpu = Number.isNaN(d.cpu) ? inst.allocation.cpu : d.cpu;
-      const memory = Number.isNaN(d.memory) ? inst.allocation.memory : d.memory;
-      fleet.setAllocAt(k, { cpu, memory });
-      resizeReasons[k] = [...d.reasons];
+      const cur = inst.allocation;
+      const cpu = Number.isNaN(d.cpu) ? cur.cpu : d.cpu;
+      const memory = Number.isNaN(d.memory) ? cur.memory : d.memory;
+      // unchanged: the planned allocation stays the instance's own object (no sums to update)
+      if (!same(cpu, cur.cpu) || !same(memory, cur.memory)) fleet.setAllocAt(k, { cpu, memory });
+      resizeReasons[k] = d.reasons;
     }
 
     const powerOn: Action[] = [];
@@ -516,7 +598,7 @@ export class PolicyRunner {
           const a = fleet.allocationAt(j);
           fleet.setAllocAt(j, { ...a, [key]: a[key] * k * (1 - 1e-12) });
           const rs = resizeReasons[j]!;
-          if (!rs.includes(R.CAPPED_BY_HOST)) rs.push(R.CAPPED_BY_HOST);
+          if (!rs.includes(R.CAPPED_BY_HOST)) ownReasons(j).push(R.CAPPED_BY_HOST);
         }
       }
     };
@@ -530,7 +612,7 @@ export class PolicyRunner {
     // 1. Place pending instances.
     for (let k = 0; k < instances.length; k++) {
       const inst = instances[k]!;
-      if (fleet.placementAt(k) != null) continue;
+      if (fleet.placedPosAt(k) >= 0) continue;
       let h = findHost(inst, new Set(), true);
       if (!h) {
         // Nowhere fits: take the powered host with the most free CPU (or power one on) and cap.
@@ -538,8 +620,8 @@ export class PolicyRunner {
         const cand = hosts.filter((x) => x.on);
         const pool = cand.length > 0 ? cand : hosts;
         h = pool.reduce((a, b) => (free(fleet, b) > free(fleet, a) ? b : a));
-        if (!fleet.on.get(h.id)) powerOnHost(h.id, R.POWER_ON_FOR_PLACEMENT);
-        resizeReasons[k]!.push(R.NO_FEASIBLE_HOST);
+        if (!fleet.isOn(fleet.pos.get(h.id)!)) powerOnHost(h.id, R.POWER_ON_FOR_PLACEMENT);
+        ownReasons(k).push(R.NO_FEASIBLE_HOST);
       }
       fleet.attachAt(k, h.id);
       if (!fleet.overcommit && overAllocated(h.id)) capHost(h.id);
@@ -548,8 +630,11 @@ export class PolicyRunner {
     // 2. Relieve overloaded hosts.
     const overload = this.profile.overload;
     const victimSel = this.profile.victim;
-    for (const host of fleet.hostsSorted()) {
-      if (!host.on) continue;
+    // the hosts powered on before this stage, each a copy as hostsSorted() makes them
+    const onAtStart = fleet.onFlags();
+    for (let p = 0; p < onAtStart.length; p++) {
+      if (onAtStart[p] === 0) continue;
+      const host: HostState = { ...fleet.sorted[p]!, on: true };
       const isOver = (): boolean => (overload ? overload.overloaded(fleet.host(host.id)!, fleet).detected : false) || (!fleet.overcommit && overAllocated(host.id));
       if (!isOver()) continue;
       if (victimSel) {
@@ -572,7 +657,7 @@ export class PolicyRunner {
     const drained = new Set<string>();
     const underload = this.profile.underload;
     if (underload) {
-      const onHosts = fleet.hostsSorted().filter((h) => h.on);
+      const onHosts = fleet.hostsOn();
       for (const { host, reasons } of underload.underloaded(onHosts, fleet)) {
         if (drained.has(host.id)) continue;
         const residents = fleet.instancesOn(host.id);
@@ -609,22 +694,29 @@ export class PolicyRunner {
         drained.add(host.id);
       }
     }
-    for (const host of fleet.hostsSorted()) {
-      if (host.on && (fleet.members.get(host.id)?.size ?? 0) === 0) {
-        fleet.setOn(host.id, false);
-        powerOff.push({ kind: 'power', host: host.id, on: false, reasons: [drained.has(host.id) ? R.UNDERLOADED : R.HOST_EMPTY] });
+    for (let p = 0; p < fleet.sorted.length; p++) {
+      if (fleet.isOn(p) && fleet.countAt(p) === 0) {
+        const id = fleet.sorted[p]!.id;
+        fleet.setOn(id, false);
+        powerOff.push({ kind: 'power', host: id, on: false, reasons: [drained.has(id) ? R.UNDERLOADED : R.HOST_EMPTY] });
       }
     }
 
-    // Assemble the plan in a capacity-safe order.
+    // Assemble the plan in a capacity-safe order (one pass over the instances: resizes and
+    // initial placements, each in slot order).
     const shrink: Action[] = [];
     const grow: Action[] = [];
     for (let k = 0; k < instances.length; k++) {
       const inst = instances[k]!;
+      if (inst.hostId === null && fleet.placedPosAt(k) >= 0) {
+        // Initial placement is a migrate from nowhere ('' = pending).
+        migrations.push({ kind: 'migrate', instance: inst.id, from: '', to: fleet.placementAt(k)!, reasons: [R.PLACED] });
+      }
       const a = fleet.allocationAt(k);
       const cur = inst.allocation;
-      if (same(a.cpu, cur.cpu) && same(a.memory, cur.memory)) continue;
-      const act: Action = { kind: 'resize', instance: inst.id, cpu: a.cpu, memory: a.memory, reasons: resizeReasons[k]! };
+      if (a === cur || (same(a.cpu, cur.cpu) && same(a.memory, cur.memory))) continue;
+      const reasons = reasonsOwned[k] === 1 ? resizeReasons[k]! : [...resizeReasons[k]!];
+      const act: Action = { kind: 'resize', instance: inst.id, cpu: a.cpu, memory: a.memory, reasons };
       if (nz(a.cpu) <= nz(cur.cpu) && nz(a.memory) <= nz(cur.memory)) shrink.push(act);
       else if (nz(a.cpu) >= nz(cur.cpu) && nz(a.memory) >= nz(cur.memory)) grow.push(act);
       else {
@@ -632,14 +724,6 @@ export class PolicyRunner {
         const mixShrink: Action = { kind: 'resize', instance: inst.id, cpu: Math.min(nz(a.cpu), nz(cur.cpu)), memory: Math.min(nz(a.memory), nz(cur.memory)), reasons: act.reasons };
         shrink.push(mixShrink);
         grow.push(act);
-      }
-    }
-    for (let k = 0; k < instances.length; k++) {
-      const inst = instances[k]!;
-      const to = fleet.placementAt(k);
-      if (inst.hostId === null && to != null) {
-        // Initial placement is a migrate from nowhere ('' = pending).
-        migrations.push({ kind: 'migrate', instance: inst.id, from: '', to, reasons: [R.PLACED] });
       }
     }
     for (const [id, m] of moved) migrations.push({ kind: 'migrate', instance: id, from: m.from, to: m.to, reasons: m.reasons });

@@ -100,7 +100,8 @@ export interface Plugin {
   /**
    * Model update: usage observed for an instance over the step that ended at `nowS`, together
    * with the allocation that was in effect for it. Called for every instance every step,
-   * before the next decision. Optional on every plugin.
+   * before the next decision. The two amounts objects may be reused by the caller once the call
+   * returns (the simulator does): read them, do not keep them. Optional on every plugin.
    */
   observe?(instance: InstanceState, usage: Amounts, allocation: Amounts, nowS: number): void;
   /** The instance left the system: drop its state. */
@@ -120,6 +121,7 @@ export interface Plugin {
 export interface RightsizeDecision {
   cpu: number;
   memory: number;
+  /** May be an array the rightsizer shares between decisions (frozen): the decision core copies it before adding to it or putting it in an action. */
   reasons: string[];
 }
 
