@@ -9,7 +9,14 @@
 // method 'forecast' (forecast-aware): a high quantile of the summed predicted demand, treating
 // instances as independent normals fitted to their forecasts (mean and the `quantile` level):
 //     peak = sum(mu_j) + z(quantile) * sqrt(sum(sigma_j^2)),  sigma_j = (q_j - mu_j) / z(q_level)
-//   falling back to the window statistics for an instance without a forecast.
+//   falling back to the window statistics for an instance without a forecast. Admission (the
+//   filter, which also picks overload and consolidation targets) places an instance for longer
+//   than one step, so by default (`admitWithWindow`) it uses per instance
+//   max(mu_j, window mean_j) and max(sigma_j^2, window variance_j): the forecast can raise the
+//   admitted peak but not drop it below what the instance's last `windowSteps` samples show.
+//   Overload detection uses the forecast alone (it reacts to the next step). On the Bitbrains
+//   month, PlanetLab days and a synthetic week this cut the forecast mode's migrations by 45-83 %
+//   for 0-9 % more energy (src/policy/plugins/predictive/README.md, "Fleet").
 // An instance with fewer than 2 samples counts with its allocation (no basis for a prediction).
 import { z } from 'zod';
 import type { Amounts } from '../../../core/plan.js';
@@ -37,6 +44,8 @@ export const peakPredictorArgs = z
     refreshSteps: z.number().int().min(1).default(12),
     /** Fraction of host capacity the predicted peak may reach. */
     threshold: z.number().positive().max(10).default(1),
+    /** method 'forecast': admission also respects the window statistics (see above). */
+    admitWithWindow: z.boolean().default(true),
   })
   .strict();
 type Args = z.infer<typeof peakPredictorArgs>;
@@ -118,8 +127,12 @@ export class PeakPredictor implements PlacementFilter, OverloadDetector {
     this.windows.delete(id);
   }
 
-  /** Predicted peak of the summed demand of `members` for one resource. */
-  predictedPeak(members: readonly InstanceState[], key: ResourceKey, fleet: FleetView): number {
+  /**
+   * Predicted peak of the summed demand of `members` for one resource; `admit`: for admission
+   * (method 'forecast' with `admitWithWindow`: no instance counts below its window statistics).
+   */
+  predictedPeak(members: readonly InstanceState[], key: ResourceKey, fleet: FleetView, admit = false): number {
+    const floorByWindow = admit && this.args.admitWithWindow;
     let sumMean = 0;
     let sumVar = 0;
     let sumPctl = 0;
@@ -143,8 +156,8 @@ export class PeakPredictor implements PlacementFilter, OverloadDetector {
           const q = f.quantiles[k]![0]!;
           const zl = normalQuantile(level);
           const sigma = zl > 0 && q > mu ? (q - mu) / zl : Math.sqrt(w.stats.variance);
-          sumMean += mu;
-          sumVar += sigma * sigma;
+          sumMean += floorByWindow ? Math.max(mu, w.stats.mean) : mu;
+          sumVar += floorByWindow ? Math.max(sigma * sigma, w.stats.variance) : sigma * sigma;
           continue;
         }
       }
@@ -160,8 +173,8 @@ export class PeakPredictor implements PlacementFilter, OverloadDetector {
     if (!host.on) return { feasible: false, reasons: [R.HOST_OFF] };
     const members = [...fleet.instancesOn(host.id).filter((m) => m.id !== inst.id), inst];
     const reasons: string[] = [];
-    if (this.predictedPeak(members, 'cpu', fleet) > host.capacity.cpu * this.args.threshold + 1e-9) reasons.push(R.PREDICTED_CPU_PEAK_EXCEEDS);
-    if (Number.isFinite(host.capacity.memory) && this.predictedPeak(members, 'memory', fleet) > host.capacity.memory * this.args.threshold + 1e-9) {
+    if (this.predictedPeak(members, 'cpu', fleet, true) > host.capacity.cpu * this.args.threshold + 1e-9) reasons.push(R.PREDICTED_CPU_PEAK_EXCEEDS);
+    if (Number.isFinite(host.capacity.memory) && this.predictedPeak(members, 'memory', fleet, true) > host.capacity.memory * this.args.threshold + 1e-9) {
       reasons.push(R.PREDICTED_MEMORY_PEAK_EXCEEDS);
     }
     return { feasible: reasons.length === 0, reasons };
