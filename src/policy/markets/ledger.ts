@@ -152,8 +152,23 @@ export class Tx {
   }
 }
 
+/** A live balance (see `Ledger.cell`). */
+export interface BalanceCell {
+  readonly v: number;
+}
+
+interface Cell {
+  v: number;
+}
+
+/** One asset's balances (one cell per account, updated in place), and a count of the commits that changed any of them. */
+interface AssetBalances {
+  readonly map: Map<string, Cell>;
+  version: number;
+}
+
 export class Ledger {
-  private readonly balances = new Map<Asset, Map<string, number>>();
+  private readonly balances = new Map<Asset, AssetBalances>();
   private readonly journalEntries: JournalEntry[] = [];
   private seqCounter = 0;
   private readonly negativeAllowed: (accountName: string, asset: Asset) => boolean;
@@ -161,7 +176,7 @@ export class Ledger {
   private readonly onCommit: ((entry: JournalEntry) => void) | undefined;
 
   constructor(options: LedgerOptions = {}) {
-    for (const a of ASSETS) this.balances.set(a, new Map());
+    for (const a of ASSETS) this.balances.set(a, { map: new Map(), version: 0 });
     this.negativeAllowed = options.negativeAllowed ?? defaultNegativeAllowed;
     this.keepJournal = options.keepJournal ?? true;
     this.onCommit = options.onCommit;
@@ -169,19 +184,42 @@ export class Ledger {
 
   /** Current balance of an account in one asset (0 for an account never used). */
   balance(accountName: string, asset: Asset): number {
-    return this.balances.get(asset)!.get(accountName) ?? 0;
+    return this.balances.get(asset)!.map.get(accountName)?.v ?? 0;
+  }
+
+  /**
+   * The live balance of an account (`.v`), for a reader that reads it often (every step for every
+   * instance): no lookup by name. An account never used gets a cell at 0, which is the same as no
+   * account everywhere (`balance`, `total` and `accounts` read a 0 balance as absent).
+   */
+  cell(accountName: string, asset: Asset): BalanceCell {
+    const map = this.balances.get(asset)!.map;
+    let c = map.get(accountName);
+    if (c === undefined) map.set(accountName, (c = { v: 0 }));
+    return c;
+  }
+
+  /**
+   * A number that changes whenever a balance of `asset` may have changed (a commit moving it, a
+   * refused `commitInOrder` undone): a reader caching balances of that asset (e.g. bonding units
+   * read every tick for every instance) re-reads them only when it moved.
+   */
+  version(asset: Asset): number {
+    return this.balances.get(asset)!.version;
   }
 
   /** Sum over every account of one asset: always exactly 0 (double entry). */
   total(asset: Asset): number {
     let s = 0;
-    for (const v of this.balances.get(asset)!.values()) s += v;
+    for (const c of this.balances.get(asset)!.map.values()) s += c.v;
     return s;
   }
 
   /** Every account holding a non-zero balance of `asset`, with its balance. */
   accounts(asset: Asset): Array<[string, number]> {
-    return [...this.balances.get(asset)!.entries()].filter(([, v]) => v !== 0).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    const out: Array<[string, number]> = [];
+    for (const [name, c] of this.balances.get(asset)!.map) if (c.v !== 0) out.push([name, c.v]);
+    return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   }
 
   /** Committed entries, oldest first (empty when keepJournal is false). */
@@ -206,18 +244,24 @@ export class Ledger {
     const moves = tx.moves;
     if (moves.length === 1) {
       const m = moves[0]!;
-      const map = this.balances.get(m.asset)!;
-      const fromBal = map.get(m.from) ?? 0;
+      const book = this.balances.get(m.asset)!;
+      const map = book.map;
+      const fc = map.get(m.from);
+      const fromBal = fc?.v ?? 0;
       const wouldBe = fromBal - m.amount;
       if (wouldBe < 0 && !this.negativeAllowed(m.from, m.asset)) {
         return { ok: false, reason: 'insufficient', account: m.from, asset: m.asset, balance: fromBal, wouldBe, kind: tx.kind };
       }
-      const toBal = (map.get(m.to) ?? 0) + m.amount;
+      const tc = map.get(m.to);
+      const toBal = (tc?.v ?? 0) + m.amount;
       if (!Number.isSafeInteger(wouldBe) || !Number.isSafeInteger(toBal)) {
         throw new InputError(`ledger ${tx.kind}: a balance of ${m.asset} would leave the safe integer range`, { field: 'amount' });
       }
-      map.set(m.from, wouldBe);
-      map.set(m.to, toBal);
+      if (fc) fc.v = wouldBe;
+      else map.set(m.from, { v: wouldBe });
+      if (tc) tc.v = toBal;
+      else map.set(m.to, { v: toBal });
+      book.version++;
     } else if (moves.length > 1) {
       // Net change per (asset, account), checked before anything is applied.
       const net = new Map<string, { asset: Asset; account: string; delta: number }>();
@@ -243,7 +287,12 @@ export class Ledger {
         }
       }
       for (const n of net.values()) {
-        if (n.delta !== 0) this.balances.get(n.asset)!.set(n.account, this.balance(n.account, n.asset) + n.delta);
+        if (n.delta === 0) continue;
+        const book = this.balances.get(n.asset)!;
+        const c = book.map.get(n.account);
+        if (c) c.v = c.v + n.delta;
+        else book.map.set(n.account, { v: n.delta });
+        book.version++;
       }
     }
     // The entry takes the transaction's arrays (a committed Tx is not to be changed again).
@@ -264,16 +313,20 @@ export class Ledger {
     const moves = tx.moves;
     const n = moves.length;
     let asset: Asset | undefined;
-    let map: Map<string, number> = this.balances.get('cpu')!;
+    let map: Map<string, Cell> = this.balances.get('cpu')!.map;
     for (let i = 0; i < n; i++) {
       const m = moves[i]!;
       if (m.asset !== asset) {
         asset = m.asset;
-        map = this.balances.get(asset)!;
+        const book = this.balances.get(asset)!;
+        book.version++;
+        map = book.map;
       }
-      const fromBal = map.get(m.from) ?? 0;
+      const fc = map.get(m.from);
+      const fromBal = fc?.v ?? 0;
       const wouldBe = fromBal - m.amount;
-      const toBal = (map.get(m.to) ?? 0) + m.amount;
+      const tc = map.get(m.to);
+      const toBal = (tc?.v ?? 0) + m.amount;
       const refused = wouldBe < 0 && !this.negativeAllowed(m.from, m.asset);
       const unsafe = !refused && (!Number.isSafeInteger(wouldBe) || !Number.isSafeInteger(toBal));
       if (refused || unsafe) {
@@ -281,8 +334,10 @@ export class Ledger {
         if (unsafe) throw new InputError(`ledger ${tx.kind}: a balance of ${m.asset} would leave the safe integer range (move ${i + 1} of ${n})`, { field: 'amount' });
         return { ok: false, reason: 'insufficient', account: m.from, asset: m.asset, balance: fromBal, wouldBe, kind: tx.kind };
       }
-      map.set(m.from, wouldBe);
-      map.set(m.to, toBal);
+      if (fc) fc.v = wouldBe;
+      else map.set(m.from, { v: wouldBe });
+      if (tc) tc.v = toBal;
+      else map.set(m.to, { v: toBal });
     }
     const entry: JournalEntry = { seq: ++this.seqCounter, atMs: tx.atMs, kind: tx.kind, moves, reasons: tx.reasons, ref: tx.ref };
     if (this.keepJournal) this.journalEntries.push(entry);
@@ -294,9 +349,11 @@ export class Ledger {
   private undo(moves: readonly Move[], count: number): void {
     for (let j = count - 1; j >= 0; j--) {
       const m = moves[j]!;
-      const map = this.balances.get(m.asset)!;
-      map.set(m.to, map.get(m.to)! - m.amount);
-      map.set(m.from, map.get(m.from)! + m.amount);
+      const book = this.balances.get(m.asset)!;
+      book.version++;
+      const map = book.map;
+      map.get(m.to)!.v -= m.amount;
+      map.get(m.from)!.v += m.amount;
     }
   }
 
