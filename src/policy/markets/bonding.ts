@@ -150,10 +150,22 @@ export interface MultiplierDecision {
 }
 
 /**
- * The last update of an instance in compact form: the figures of its MultiplierDecision, whose
- * reasons are only formatted when someone asks (`explain`). Updated in place every step.
+ * One instance's multiplier state: its smoothed factor, and its last update in compact form (the
+ * figures of its MultiplierDecision, whose reasons are only formatted when someone asks:
+ * `explain`), updated in place every step. A loop over every instance each step keeps the record
+ * `refreshRecord` returned and passes it back: no lookup by id.
  */
-interface LastUpdate extends Omit<MultiplierDecision, 'id' | 'reasons'> {
+export interface MultiplierRecord {
+  readonly id: string;
+  /** The multiplier of the last update (meaningful once `updated`). */
+  readonly multiplier: number;
+}
+
+interface Rec extends Omit<MultiplierDecision, 'reasons'> {
+  /** False once forgotten (a caller's kept record is then stale: look the id up again). */
+  alive: boolean;
+  /** Whether the figures below are set (a restored factor has no update yet). */
+  updated: boolean;
   /** 0 no forecast, 1 predicted rise, 2 predicted fall, 3 steady. */
   trend: 0 | 1 | 2 | 3;
   smoothed: boolean;
@@ -161,18 +173,21 @@ interface LastUpdate extends Omit<MultiplierDecision, 'id' | 'reasons'> {
   clamp: 0 | 1 | 2;
   /** The decision as `explain` built it (dropped by the next update). */
   decision: MultiplierDecision | undefined;
+  /**
+   * The last forecast read (only one with a horizon), its peak over the horizon and its confidence
+   * (forecasts are values, never changed once made; an instance's changes every few steps, its
+   * multiplier every step).
+   */
+  peakOf: ProbForecast | null;
+  peak: number;
+  confidence: number;
 }
 
 /** Per-instance multipliers with their smoothed predictive factors. */
 export class PreemptionMultipliers {
   readonly options: CompiledMultiplierOptions;
-  private readonly factors = new Map<string, number>();
-  private readonly last = new Map<string, LastUpdate>();
-  /**
-   * Peak over the horizon at `level` per forecast (forecasts are values: never changed once made).
-   * An instance's forecast changes only every few steps, its multiplier every step.
-   */
-  private readonly peaks = new WeakMap<ProbForecast, number>();
+  /** Every instance with a smoothed factor (updated, or restored), in the order they got one. */
+  private readonly recs = new Map<string, Rec>();
 
   constructor(options: PredictiveMultiplierOptions = {}) {
     this.options = compileMultiplierOptions(options);
@@ -193,15 +208,41 @@ export class PreemptionMultipliers {
    * multiplier.
    */
   refresh(id: string, bondUnits: number, forecast?: ProbForecast | null, currentDemand?: number): number {
+    return this.refreshRecord(id, this.recs.get(id), bondUnits, forecast, currentDemand).multiplier;
+  }
+
+  /**
+   * `refresh` for a loop that keeps each instance's record: `kept` is what the last call returned
+   * for `id` (or undefined); returns the record to keep. The same multiplier and factor as `refresh`.
+   */
+  refreshRecord(id: string, kept: MultiplierRecord | undefined, bondUnits: number, forecast?: ProbForecast | null, currentDemand?: number): MultiplierRecord {
+    let u = kept as Rec | undefined;
+    if (u === undefined || !u.alive || u.id !== id) u = this.recs.get(id);
     const o = this.options;
     const base = baseMultiplier(bondUnits, o);
     let raw = 1;
     let rel = 0;
-    let trend: LastUpdate['trend'] = 0;
+    let trend: Rec['trend'] = 0;
     const f = forecast;
     const cur = currentDemand;
-    if (f && horizonOf(f) > 0 && cur !== undefined && Number.isFinite(cur)) {
-      const peak = this.peakOf(f);
+    let peakOf: ProbForecast | null = null;
+    let peak = NaN;
+    let confidence = NaN;
+    // the forecast's figures are read once per forecast (an instance's changes every few steps)
+    if (f && cur !== undefined && Number.isFinite(cur) && (u?.peakOf === f || horizonOf(f) > 0)) {
+      peakOf = f;
+      if (u !== undefined && u.peakOf === f) {
+        peak = u.peak;
+        confidence = u.confidence;
+      } else {
+        peak = this.peakOf(f);
+        confidence = f.confidence;
+        if (u !== undefined) {
+          u.peakOf = f;
+          u.peak = peak;
+          u.confidence = confidence;
+        }
+      }
       if (Number.isFinite(peak)) {
         rel = Math.max(peak, o.floor) / Math.max(cur, o.floor) - 1;
         if (rel >= o.riseThreshold) {
@@ -211,14 +252,13 @@ export class PreemptionMultipliers {
           raw = 1 - Math.min(o.maxLower, o.gain * -rel);
           trend = 2;
         } else trend = 3;
-        if (Number.isFinite(f.confidence)) raw = 1 + (raw - 1) * Math.min(1, Math.max(0, f.confidence));
+        if (Number.isFinite(confidence)) raw = 1 + (raw - 1) * Math.min(1, Math.max(0, confidence));
       }
     }
-    const prev = this.factors.get(id);
+    const prev = u?.factor;
     const factor = prev === undefined ? raw : o.alpha * raw + (1 - o.alpha) * prev;
-    this.factors.set(id, factor);
     let m = base * factor;
-    let clamp: LastUpdate['clamp'] = 0;
+    let clamp: Rec['clamp'] = 0;
     if (m < o.min) {
       m = o.min;
       clamp = 1;
@@ -226,49 +266,47 @@ export class PreemptionMultipliers {
       m = o.max;
       clamp = 2;
     }
-    let u = this.last.get(id);
-    if (!u) {
-      u = { multiplier: m, base, bondUnits, rawFactor: raw, factor, relativeChange: rel, trend, smoothed: prev !== undefined, clamp, decision: undefined };
-      this.last.set(id, u);
-    } else {
-      u.multiplier = m;
-      u.base = base;
-      u.bondUnits = bondUnits;
-      u.rawFactor = raw;
-      u.factor = factor;
-      u.relativeChange = rel;
-      u.trend = trend;
-      u.smoothed = prev !== undefined;
-      u.clamp = clamp;
-      u.decision = undefined;
+    if (u === undefined) {
+      u = { id, alive: true, updated: true, multiplier: m, base, bondUnits, rawFactor: raw, factor, relativeChange: rel, trend, smoothed: false, clamp, decision: undefined, peakOf, peak, confidence };
+      this.recs.set(id, u);
+      return u;
     }
-    return m;
+    u.multiplier = m;
+    u.updated = true;
+    u.base = base;
+    u.bondUnits = bondUnits;
+    u.rawFactor = raw;
+    u.factor = factor;
+    u.relativeChange = rel;
+    u.trend = trend;
+    u.smoothed = prev !== undefined;
+    u.clamp = clamp;
+    u.decision = undefined;
+    return u;
   }
 
   /** Max over the horizon (at most `horizonSteps`) of the forecast at `level`; -Infinity when none is finite. */
   private peakOf(f: ProbForecast): number {
-    let peak = this.peaks.get(f);
-    if (peak !== undefined) return peak;
     const o = this.options;
     const H = Math.min(horizonOf(f), o.horizonSteps ?? Infinity);
-    peak = -Infinity;
+    let peak = -Infinity;
     for (let h = 1; h <= H; h++) {
       const q = quantileAt(f, o.level, h);
       if (Number.isFinite(q) && q > peak) peak = q;
     }
-    this.peaks.set(f, peak);
     return peak;
   }
 
   /** The instance's current multiplier (its unbonded base before any update). */
   get(id: string): number {
-    return this.last.get(id)?.multiplier ?? Math.min(this.options.max, Math.max(this.options.min, this.options.unbonded));
+    const u = this.recs.get(id);
+    return u?.updated ? u.multiplier : Math.min(this.options.max, Math.max(this.options.min, this.options.unbonded));
   }
 
   /** The last update's decision with its reasons (the same object until the next update). */
   explain(id: string): MultiplierDecision | undefined {
-    const u = this.last.get(id);
-    if (!u) return undefined;
+    const u = this.recs.get(id);
+    if (!u?.updated) return undefined;
     if (u.decision) return u.decision;
     const reasons: string[] = [MR.BOND_MULTIPLIER, kv('bondUnits', u.bondUnits), kv('base', u.base)];
     if (u.trend === 1) reasons.push(MR.PREDICTED_RISE, kv('relativeChange', u.relativeChange));
@@ -283,18 +321,22 @@ export class PreemptionMultipliers {
   }
 
   forget(id: string): void {
-    this.factors.delete(id);
-    this.last.delete(id);
+    const u = this.recs.get(id);
+    if (!u) return;
+    u.alive = false;
+    this.recs.delete(id);
   }
 
   /** The smoothed factor of an instance (undefined before its first update). */
   factorOf(id: string): number | undefined {
-    return this.factors.get(id);
+    return this.recs.get(id)?.factor;
   }
 
   /** Every smoothed factor, as plain data (what a live shell persists). */
   exportFactors(): Record<string, number> {
-    return Object.fromEntries(this.factors);
+    const out: Record<string, number> = {};
+    for (const [id, u] of this.recs) out[id] = u.factor;
+    return out;
   }
 
   /**
@@ -302,7 +344,12 @@ export class PreemptionMultipliers {
    * decisions are not restored: `get` returns the unbonded base until the next update.
    */
   restoreFactors(factors: Readonly<Record<string, number>>): void {
-    for (const [id, f] of Object.entries(factors)) if (Number.isFinite(f) && f > 0) this.factors.set(id, f);
+    for (const [id, f] of Object.entries(factors)) {
+      if (!(Number.isFinite(f) && f > 0)) continue;
+      const u = this.recs.get(id);
+      if (u) u.factor = f;
+      else this.recs.set(id, { id, alive: true, updated: false, multiplier: NaN, base: NaN, bondUnits: 0, rawFactor: NaN, factor: f, relativeChange: NaN, trend: 0, smoothed: false, clamp: 0, decision: undefined, peakOf: null, peak: NaN, confidence: NaN });
+    }
   }
 }
 

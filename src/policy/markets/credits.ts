@@ -23,7 +23,7 @@
 // the step result also gives the gross earned and used amounts.
 import { z } from 'zod';
 import { InputError, ValidationError, type Issue } from '../../core/errors.js';
-import { account, Ledger, MILLICREDITS_PER_CREDIT, SYSTEM, type CommitResult } from './ledger.js';
+import { account, Ledger, MILLICREDITS_PER_CREDIT, SYSTEM, type BalanceCell, type CommitResult } from './ledger.js';
 import { kv, MR } from './reasons.js';
 
 /** Millicore-milliseconds per milli-credit (1 credit = 1,000 millicores x 60,000 ms). */
@@ -171,6 +171,27 @@ export interface AccrualResult {
   reasons: string[];
 }
 
+/**
+ * An instance of a book as a loop over every instance each step holds it: `handles()` lists them
+ * in launch order and `accrueHandle` takes one back, with no lookup by id.
+ */
+export interface CreditHandle {
+  readonly id: string;
+  /** The live state (the object `peek` returns; read only). */
+  readonly state: Readonly<CreditInstanceState>;
+}
+
+/** The book's record of an instance: its state and its two credit balances (cells, no lookup by name). */
+interface Inst extends CreditHandle {
+  readonly state: CreditInstanceState;
+  /** The book it belongs to; null once terminated (a kept handle is then stale). */
+  book: CreditBook | null;
+  readonly creditsAccount: string;
+  readonly surplusAccount: string;
+  readonly credits: BalanceCell;
+  readonly surplus: BalanceCell;
+}
+
 export type BondResult =
   | { ok: true; units: number; bondedMillicredits: number; taxMillicredits: number; totalUnits: number; reasons: string[] }
   | { ok: false; units: number; needMillicredits: number; haveMillicredits: number; reasons: string[] };
@@ -179,9 +200,7 @@ export type BondResult =
 export class CreditBook {
   readonly classes: Map<string, CompiledClass>;
   readonly options: CompiledCreditOptions;
-  private readonly instances = new Map<string, CreditInstanceState>();
-  /** Account names of an instance (built once: accrual reads them every step). */
-  private readonly names = new Map<string, { credits: string; surplus: string }>();
+  private readonly instances = new Map<string, Inst>();
 
   constructor(
     readonly ledger: Ledger = new Ledger(),
@@ -202,9 +221,20 @@ export class CreditBook {
   }
 
   private get(id: string): CreditInstanceState {
-    const s = this.instances.get(id);
-    if (!s) throw new InputError(`unknown credit instance "${id}"`, { field: 'instance' });
-    return s;
+    return this.inst(id).state;
+  }
+
+  private inst(id: string): Inst {
+    const i = this.instances.get(id);
+    if (!i) throw new InputError(`unknown credit instance "${id}"`, { field: 'instance' });
+    return i;
+  }
+
+  /** The book's record of a new instance (its balances' cells at 0 until it earns). */
+  private add(s: CreditInstanceState): void {
+    const creditsAccount = account.credits(s.id);
+    const surplusAccount = account.surplus(s.id);
+    this.instances.set(s.id, { id: s.id, state: s, book: this, creditsAccount, surplusAccount, credits: this.ledger.cell(creditsAccount, 'credit'), surplus: this.ledger.cell(surplusAccount, 'credit') });
   }
 
   has(id: string): boolean {
@@ -217,19 +247,13 @@ export class CreditBook {
     const cls = this.classes.get(o.className);
     if (!cls) throw new InputError(`unknown instance class "${o.className}"; valid: ${[...this.classes.keys()].join(', ')}`, { field: 'className' });
     const s: CreditInstanceState = { id, tenant: o.tenant, cls, mode: o.mode ?? 'unlimited', running: true, carryMcms: 0, hourMark: Math.floor(nowMs / HOUR_MS), stoppedAtMs: null, launchedAtMs: nowMs };
-    this.instances.set(id, s);
+    this.add(s);
     return s;
   }
 
   state(id: string): Readonly<CreditInstanceState> & { balanceMillicredits: number; surplusMillicredits: number; bondUnits: number } {
     const s = this.get(id);
     return { ...s, balanceMillicredits: this.balance(id), surplusMillicredits: this.surplus(id), bondUnits: this.bondUnits(id) };
-  }
-
-  private accountsOf(id: string): { credits: string; surplus: string } {
-    let n = this.names.get(id);
-    if (!n) this.names.set(id, (n = { credits: account.credits(id), surplus: account.surplus(id) }));
-    return n;
   }
 
   /** Accrued (earned, unspent) credits, milli-credits. */
@@ -251,7 +275,24 @@ export class CreditBook {
    * `demandMillicores` on average (clamped to its vCPUs). Returns what it may use and the books.
    */
   accrue(id: string, nowMs: number, stepMs: number, demandMillicores: number): AccrualResult {
-    const s = this.get(id);
+    return this.accrueInst(this.inst(id), nowMs, stepMs, demandMillicores);
+  }
+
+  /** Each instance's handle in launch order (live: no copy), for a loop over every instance each step. */
+  handles(): IterableIterator<CreditHandle> {
+    return this.instances.values();
+  }
+
+  /** `accrue` for a handle from `handles()` (the same step, without the lookup by id). */
+  accrueHandle(h: CreditHandle, nowMs: number, stepMs: number, demandMillicores: number): AccrualResult {
+    const inst = h as Inst;
+    if (inst.book !== this) throw new InputError(`credit instance "${h.id}" is not in this book (terminated?)`, { field: 'instance' });
+    return this.accrueInst(inst, nowMs, stepMs, demandMillicores);
+  }
+
+  private accrueInst(inst: Inst, nowMs: number, stepMs: number, demandMillicores: number): AccrualResult {
+    const s = inst.state;
+    const id = s.id;
     if (!Number.isSafeInteger(stepMs) || stepMs <= 0) throw new InputError(`stepMs must be a positive whole number of milliseconds, got ${stepMs}`, { field: 'stepMs' });
     if (!Number.isFinite(demandMillicores) || demandMillicores < 0) {
       throw new InputError(`demand of "${id}" must be a finite number >= 0 millicores, got ${demandMillicores}`, { field: 'demandMillicores' });
@@ -281,16 +322,16 @@ export class CreditBook {
       r.grantedMillicores = 0;
       r.throttledMillicores = demand;
       reasons.push('stopped');
-      r.balanceMillicredits = this.balance(id);
-      r.surplusMillicredits = this.surplus(id);
+      r.balanceMillicredits = inst.credits.v;
+      r.surplusMillicredits = 0 - inst.surplus.v;
       return r;
     }
     const E = cls.baselineMillicores * stepMs;
     let U = demand * stepMs;
-    const names = this.accountsOf(id);
-    const credits = names.credits;
-    const bal = this.ledger.balance(credits, 'credit');
-    const surplus = 0 - this.ledger.balance(names.surplus, 'credit');
+    const credits = inst.creditsAccount;
+    const surplusAccount = inst.surplusAccount;
+    const bal = inst.credits.v;
+    const surplus = 0 - inst.surplus.v;
     const tx = this.ledger.begin('credit-accrual', nowMs, reasons, id);
     if (U <= E) {
       const g = E - U + s.carryMcms;
@@ -298,7 +339,7 @@ export class CreditBook {
       let carry = g - gMilli * K;
       const repay = Math.min(gMilli, surplus);
       if (repay > 0) {
-        tx.move('credit', SYSTEM.CREDIT_ISSUER, names.surplus, repay);
+        tx.move('credit', SYSTEM.CREDIT_ISSUER, surplusAccount, repay);
         gMilli -= repay;
         r.surplusRepaidMillicredits = repay;
         reasons.push(MR.SURPLUS_REPAID, kv('repaidMillicredits', repay));
@@ -343,7 +384,7 @@ export class CreditBook {
         const sMilli = Math.ceil(short / K);
         s.carryMcms = sMilli * K - short;
         tx.move('credit', credits, SYSTEM.CREDIT_SPENT, bal);
-        tx.move('credit', names.surplus, SYSTEM.CREDIT_SPENT, sMilli);
+        tx.move('credit', surplusAccount, SYSTEM.CREDIT_SPENT, sMilli);
         r.balanceDeltaMillicredits = -bal;
         r.surplusSpentMillicredits = sMilli;
         reasons.push(MR.SPENT, MR.SURPLUS_SPENT, kv('surplusSpentMillicredits', sMilli));
@@ -356,7 +397,7 @@ export class CreditBook {
     const hour = Math.floor(nowMs / HOUR_MS);
     if (hour > s.hourMark) {
       s.hourMark = hour;
-      const excess = this.surplus(id) - cls.capMillicredits;
+      const excess = 0 - inst.surplus.v - cls.capMillicredits;
       if (s.mode === 'unlimited' && excess > 0) {
         const c = this.chargeSurplus(s, excess, nowMs, MR.SURPLUS_CHARGED_OVER_CAP);
         r.surplusChargedMillicredits = excess;
@@ -364,8 +405,8 @@ export class CreditBook {
         reasons.push(MR.SURPLUS_CHARGED_OVER_CAP, kv('chargedMillicredits', excess), kv('chargedMicros', c));
       }
     }
-    r.balanceMillicredits = this.ledger.balance(credits, 'credit');
-    r.surplusMillicredits = 0 - this.ledger.balance(names.surplus, 'credit');
+    r.balanceMillicredits = inst.credits.v;
+    r.surplusMillicredits = 0 - inst.surplus.v;
     return r;
   }
 
@@ -425,8 +466,9 @@ export class CreditBook {
     const s = this.get(id);
     const c = s.running ? this.stop(id, nowMs) : { chargedMillicredits: 0, chargedMicros: 0 };
     const expired = this.expire(s, nowMs);
+    const inst = this.instances.get(id)!;
+    inst.book = null;
     this.instances.delete(id);
-    this.names.delete(id);
     return { ...c, expiredMillicredits: expired };
   }
 
@@ -484,7 +526,7 @@ export class CreditBook {
 
   /** The instance's live state (read only; no copy, no balances: for per-step loops). */
   peek(id: string): Readonly<CreditInstanceState> | undefined {
-    return this.instances.get(id);
+    return this.instances.get(id)?.state;
   }
 
   /** An instance's book state as plain data (what a live shell persists; balances live in the ledger). */
@@ -505,7 +547,7 @@ export class CreditBook {
       throw new InputError(`carryMcms of "${e.id}" must be an integer in [0, ${MCMS_PER_MILLICREDIT}), got ${e.carryMcms}`, { field: 'carryMcms' });
     }
     if (e.mode !== 'standard' && e.mode !== 'unlimited') throw new InputError(`mode of "${e.id}" must be standard or unlimited, got ${String(e.mode)}`, { field: 'mode' });
-    this.instances.set(e.id, { id: e.id, tenant: e.tenant, cls, mode: e.mode, running: e.running, carryMcms: e.carryMcms, hourMark: e.hourMark, stoppedAtMs: e.stoppedAtMs, launchedAtMs: e.launchedAtMs });
+    this.add({ id: e.id, tenant: e.tenant, cls, mode: e.mode, running: e.running, carryMcms: e.carryMcms, hourMark: e.hourMark, stoppedAtMs: e.stoppedAtMs, launchedAtMs: e.launchedAtMs });
   }
 }
 

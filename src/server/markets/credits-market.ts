@@ -23,13 +23,14 @@
 import type { Priority } from '../../core/model.js';
 import { preempt, resize, type Action } from '../../core/plan.js';
 import type { ProbForecast } from '../../forecast/types.js';
-import { PreemptionMultipliers, baseMultiplier, selectVictims, type MultiplierDecision, type PredictiveMultiplierOptions, type VictimCandidate } from '../../policy/markets/bonding.js';
-import { CreditBook, MCMS_PER_MILLICREDIT, type AccrualResult, type BondResult, type CompiledClass, type CreditBookOptions, type CreditInstanceExport, type CreditMode } from '../../policy/markets/credits.js';
+import { PreemptionMultipliers, baseMultiplier, selectVictims, type MultiplierDecision, type MultiplierRecord, type PredictiveMultiplierOptions, type VictimCandidate } from '../../policy/markets/bonding.js';
+import { CreditBook, MCMS_PER_MILLICREDIT, type AccrualResult, type BondResult, type CompiledClass, type CreditBookOptions, type CreditHandle, type CreditInstanceExport, type CreditMode } from '../../policy/markets/credits.js';
 import { quantileAt } from '../../policy/markets/dist.js';
 import { account, MILLICREDITS_PER_CREDIT, type Ledger } from '../../policy/markets/ledger.js';
 import { kv, MR } from '../../policy/markets/reasons.js';
 import type { ManagedInstance } from '../control-loop.js';
 import { creditLabelsOf, type CreditSpec } from './credit-labels.js';
+import { InstanceSlots, type InstanceSlot } from './instance-slots.js';
 import type { MarketMetrics } from './metrics.js';
 import type { MarketComponent, MarketRestoreContext, MarketTickContext, MarketTickOutput, RemovalCause } from './types.js';
 
@@ -91,6 +92,8 @@ interface Recent {
   next: number;
   steps: number;
   last?: AccrualResult;
+  /** Removed from `recent` (an instance that comes back starts a new one). */
+  dropped: boolean;
 }
 
 interface SavedState {
@@ -98,6 +101,32 @@ interface SavedState {
   book: CreditInstanceExport[];
   factors: Record<string, number>;
   caps: Record<string, Caps>;
+}
+
+/** A host's observed and predicted CPU demand this tick (summed over its residents). */
+interface HostNeed {
+  readonly id: string;
+  observed: number;
+  predicted: number;
+  /** The tick the sums are of (older: stale, start again at 0). */
+  stamp: number;
+}
+
+/** What the per-tick pass over every placed instance keeps per instance (caches of what is found by id). */
+interface Slot extends InstanceSlot {
+  readonly id: string;
+  /** Its record in `multipliers` (passed back each tick). */
+  mult: MultiplierRecord | undefined;
+  readonly bondAccount: string;
+  /** Bonding units, read when the ledger's bond balances last changed (`Ledger.version('bond')`). */
+  bondUnits: number;
+  bondVersion: number;
+  /** The CPU forecast last read and its quantile `preemption.level` at the next step. */
+  qOf: ProbForecast | null;
+  q: number;
+  /** Its host's demand sums (found by id when the host changes). */
+  hostId: string | null;
+  host: HostNeed | undefined;
 }
 
 /** The multiplier of an instance as the API shows it. */
@@ -139,6 +168,8 @@ export class CreditsMarket implements MarketComponent {
   readonly multipliers: PreemptionMultipliers;
   private readonly caps = new Map<string, Caps>();
   private readonly recent = new Map<string, Recent>();
+  /** The Recent of the k-th accrual of the last tick, with the handle it was for. */
+  private readonly recentAt: Array<{ h: CreditHandle; x: Recent }> = [];
   private readonly specs = new Map<string, CreditSpec>();
   private readonly pre: Required<PreemptionOptions>;
   private readonly recentSteps: number;
@@ -150,8 +181,11 @@ export class CreditsMarket implements MarketComponent {
   private orphans: string[] = [];
   /** Predicted demand (quantile `preemption.level` of the next step) per forecast: a forecast lives several ticks. */
   private readonly predicted = new WeakMap<ProbForecast, number>();
-  /** `bonds:<id>` per instance (read every tick for the multipliers). */
-  private readonly bondAccounts = new Map<string, string>();
+  /** Per placed instance, for the pass over every instance each tick. */
+  private readonly slots = new InstanceSlots<Slot>((id, m) => ({ m, id, mult: undefined, bondAccount: account.bonds(id), bondUnits: 0, bondVersion: -1, qOf: null, q: NaN, hostId: null, host: undefined }));
+  /** Demand sums per host (reset each tick by their stamp). */
+  private readonly hostNeeds = new Map<string, HostNeed>();
+  private stamp = 0;
 
   constructor(
     ledger: Ledger,
@@ -232,8 +266,10 @@ export class CreditsMarket implements MarketComponent {
 
   instanceRemoved(id: string, cause: RemovalCause, nowMs: number): void {
     this.multipliers.forget(id);
-    this.bondAccounts.delete(id);
+    this.slots.delete(id);
     this.caps.delete(id);
+    const x = this.recent.get(id);
+    if (x) x.dropped = true;
     this.recent.delete(id);
     this.specs.delete(id);
     if (!this.book.has(id)) return;
@@ -271,17 +307,19 @@ export class CreditsMarket implements MarketComponent {
       else if (a.kind === 'migrate') migrating.add(a.instance);
     }
 
-    // 1. credits
-    for (const id of this.book.ids()) {
+    // 1. credits (the book's instances in launch order, held by handle: no lookup by id in the book)
+    let b = 0;
+    for (const h of this.book.handles()) {
+      const id = h.id;
       const m = ctx.instances.get(id);
       if (!m || m.state.hostId === null) continue;
-      const st = this.book.peek(id)!;
+      const st = h.state;
       if (!st.running) continue;
       const usage = m.state.lastUsage.cpu;
       const demand = Number.isFinite(usage) && usage > 0 ? usage : 0;
-      const r = this.book.accrue(id, nowMs, ctx.stepMs, demand);
+      const r = this.book.accrueHandle(h, nowMs, ctx.stepMs, demand);
       if (!Number.isFinite(usage)) r.reasons.push(CR.NO_USAGE_SAMPLE);
-      this.record(id, r);
+      this.record(b++, h, r);
       if (metrics) {
         metrics.creditsEarned.inc(r.earnedCredits);
         metrics.creditsSpent.inc(r.usedCredits);
@@ -308,23 +346,63 @@ export class CreditsMarket implements MarketComponent {
       }
     }
 
+    if (this.recentAt.length > b) this.recentAt.length = b;
+
     // 2. multipliers, and each host's observed and predicted demand (one pass)
     const level = this.pre.level;
-    const hostNeed = new Map<string, { observed: number; predicted: number }>();
+    const enabled = this.pre.enabled;
+    const ledger = this.book.ledger;
+    const bondVersion = ledger.version('bond');
+    const stamp = ++this.stamp;
+    /** Hosts in the order their first resident was met (what the sums were kept in before). */
+    const needs: HostNeed[] = [];
+    let k = 0;
     for (const [id, m] of ctx.instances) {
       const hid = m.state.hostId;
       if (hid === null) continue;
+      const s = this.slots.at(k++, id, m);
       const usage = m.state.lastUsage.cpu;
       const f = ctx.latestForecast(id)?.cpu ?? ctx.forecasts.get(id)?.cpu ?? null;
+      if (s.bondVersion !== bondVersion) {
+        s.bondUnits = ledger.balance(s.bondAccount, 'bond');
+        s.bondVersion = bondVersion;
+      }
       // a NaN demand (no sample this tick) reads as "no current demand": the factor decays toward 1
-      this.multipliers.refresh(id, this.bondUnitsOfPlaced(id), f, usage);
-      if (!this.pre.enabled) continue;
-      const d = demandOf(m, f, level, this.predicted);
-      let h = hostNeed.get(hid);
-      if (!h) hostNeed.set(hid, (h = { observed: 0, predicted: 0 }));
-      h.observed += d.observed;
-      h.predicted += d.predicted;
+      s.mult = this.multipliers.refreshRecord(id, s.mult, s.bondUnits, f, usage);
+      if (!enabled) continue;
+      // demandOf, with the forecast's quantile kept per instance
+      const alloc = m.state.allocation.cpu;
+      let observed = Number.isFinite(usage) && usage > 0 ? usage : 0;
+      let q = NaN;
+      if (f) {
+        if (s.qOf !== f) {
+          s.qOf = f;
+          s.q = quantileAt(f, level, 1);
+        }
+        q = s.q;
+      }
+      let predicted = Number.isFinite(q) && q > 0 ? q : observed;
+      if (Number.isFinite(alloc)) {
+        if (observed > alloc) observed = alloc;
+        if (predicted > alloc) predicted = alloc;
+      }
+      let h = s.host;
+      if (h === undefined || s.hostId !== hid) {
+        h = this.hostNeeds.get(hid);
+        if (!h) this.hostNeeds.set(hid, (h = { id: hid, observed: 0, predicted: 0, stamp: 0 }));
+        s.hostId = hid;
+        s.host = h;
+      }
+      if (h.stamp !== stamp) {
+        h.stamp = stamp;
+        h.observed = 0;
+        h.predicted = 0;
+        needs.push(h);
+      }
+      h.observed += observed;
+      h.predicted += predicted;
     }
+    this.slots.end(k);
 
     // 3. preemption: ends of holds, then shortfalls
     for (const [id, c] of this.caps) {
@@ -333,13 +411,13 @@ export class CreditsMarket implements MarketComponent {
       delete c.preempt;
       if (m) this.release(ctx, out, id, m, c, [CR.PREEMPTION_HOLD_ENDED], policyResize, migrating);
     }
-    if (this.pre.enabled) {
+    if (enabled) {
       const short: string[] = [];
-      for (const [hid, h] of hostNeed) {
-        const host = ctx.hosts.get(hid);
-        if (host && host.state.on && Math.max(h.observed, h.predicted) > host.state.capacity.cpu) short.push(hid);
+      for (const h of needs) {
+        const host = ctx.hosts.get(h.id);
+        if (host && host.state.on && Math.max(h.observed, h.predicted) > host.state.capacity.cpu) short.push(h.id);
       }
-      if (short.length > 0) this.preemptShortHosts(ctx, out, short, hostNeed, policyResize, migrating);
+      if (short.length > 0) this.preemptShortHosts(ctx, out, short, new Map(needs.map((h) => [h.id, h])), policyResize, migrating);
     }
 
     // caps in effect (the runtime lowers the planned resize, or adds one)
@@ -469,9 +547,17 @@ export class CreditsMarket implements MarketComponent {
     return Math.floor(this.pre.floorShare * m.request.cpuMillicores);
   }
 
-  private record(id: string, r: AccrualResult): void {
-    let x = this.recent.get(id);
-    if (!x) this.recent.set(id, (x = { earned: new Float64Array(this.recentSteps), used: new Float64Array(this.recentSteps), next: 0, steps: 0 }));
+  /** Records the b-th accrual of this tick (its Recent kept by position, checked by handle, as InstanceSlots). */
+  private record(b: number, h: CreditHandle, r: AccrualResult): void {
+    const c = this.recentAt[b];
+    let x: Recent | undefined;
+    if (c !== undefined && c.h === h && !c.x.dropped) x = c.x;
+    else {
+      const id = h.id;
+      x = this.recent.get(id);
+      if (!x) this.recent.set(id, (x = { earned: new Float64Array(this.recentSteps), used: new Float64Array(this.recentSteps), next: 0, steps: 0, dropped: false }));
+      this.recentAt[b] = { h, x };
+    }
     x.earned[x.next] = r.earnedCredits;
     x.used[x.next] = r.usedCredits;
     x.next = (x.next + 1) % this.recentSteps;
@@ -483,13 +569,6 @@ export class CreditsMarket implements MarketComponent {
 
   bondUnits(id: string): number {
     return this.book.ledger.balance(account.bonds(id), 'bond');
-  }
-
-  /** `bondUnits` of an instance the loop has (its account name kept until it is removed). */
-  private bondUnitsOfPlaced(id: string): number {
-    let name = this.bondAccounts.get(id);
-    if (name === undefined) this.bondAccounts.set(id, (name = account.bonds(id)));
-    return this.book.ledger.balance(name, 'bond');
   }
 
   /** The instance's multiplier now: base of its bonding units now x its smoothed factor, clamped. */

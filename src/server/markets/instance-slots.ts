@@ -1,0 +1,45 @@
+// Per-instance records of a market component, found without a lookup by id in a loop over the
+// control loop's instances. The loop's instance map keeps its order from tick to tick, so the k-th
+// instance of a pass is almost always the one of the last pass: a record is kept by position and
+// checked by identity (the loop updates an instance's object in place), and looked up by id only
+// when the order changed (an instance joined, left, or was placed).
+//
+// A record only caches what can be found by id (the component's own maps stay the truth), so a
+// record met again under a new object is still right.
+import type { ManagedInstance } from '../control-loop.js';
+
+export interface InstanceSlot {
+  /** The instance object this record was last met with (null once deleted). */
+  m: ManagedInstance | null;
+}
+
+export class InstanceSlots<S extends InstanceSlot> {
+  private readonly aligned: S[] = [];
+  private readonly byId = new Map<string, S>();
+
+  constructor(private readonly make: (id: string, m: ManagedInstance) => S) {}
+
+  /** The record of the k-th instance of this pass (k from 0, in the loop's iteration order). */
+  at(k: number, id: string, m: ManagedInstance): S {
+    const s = this.aligned[k];
+    if (s !== undefined && s.m === m) return s;
+    let r = this.byId.get(id);
+    if (r === undefined) this.byId.set(id, (r = this.make(id, m)));
+    r.m = m;
+    this.aligned[k] = r;
+    return r;
+  }
+
+  /** Ends a pass over `n` instances. */
+  end(n: number): void {
+    if (this.aligned.length > n) this.aligned.length = n;
+  }
+
+  /** Forgets an instance (it left the loop). */
+  delete(id: string): void {
+    const s = this.byId.get(id);
+    if (!s) return;
+    s.m = null;
+    this.byId.delete(id);
+  }
+}
