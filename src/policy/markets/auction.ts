@@ -35,7 +35,7 @@
 // compared with: bids by price alone, room by requested sizes, no interference, no displacement.
 import { InputError, ValidationError, type Issue } from '../../core/errors.js';
 import type { ProbForecast } from '../../forecast/types.js';
-import { normalOf, normalTail, quantileAt } from './dist.js';
+import { normalQuantile, normalTail, quantileAt } from './dist.js';
 import { account, Ledger, SYSTEM, type CommitResult } from './ledger.js';
 import { kv, MR } from './reasons.js';
 
@@ -220,7 +220,16 @@ interface DemandStats {
    * each resource's H steps in order (sums over many instances run over it in one loop).
    */
   flat: Float64Array;
+  /**
+   * Resources that may be non-zero (bit 1 cpu, 2 memory, 4 network: the demand has a forecast of
+   * it). The others are all 0 in every table, and adding them to a sum changes nothing (every
+   * figure is >= +0, never -0), so sums skip them.
+   */
+  present: number;
 }
+
+/** Bit of a resource in DemandStats.present, and its offset in each table of `flat` (x H). */
+const RESOURCE_BIT = [1, 2, 4] as const;
 
 /** Zeroed stats of horizon H: the three tables are views of one buffer (DemandStats.flat). */
 function zeroStats(H: number): DemandStats {
@@ -234,25 +243,36 @@ function zeroStats(H: number): DemandStats {
   const mu = mk();
   const variance = mk();
   const q = mk();
-  return { mu, variance, q, flat };
+  return { mu, variance, q, flat, present: 0 };
 }
 
 function demandStats(d: Demand, H: number, level: number): DemandStats {
   const s = zeroStats(H);
-  for (const r of AUCTION_RESOURCES) {
+  AUCTION_RESOURCES.forEach((r, ri) => {
     const f = d[r];
-    if (!f) continue;
+    if (!f) return;
     const fh = f.mean.length;
-    if (fh === 0) continue;
+    if (fh === 0) return;
+    s.present |= RESOURCE_BIT[ri]!;
+    // normalOf(f, hh) for every step, with its highest level above 0.5 and that level's z found once
+    let top = -1;
+    for (let k = 0; k < f.levels.length; k++) if (f.levels[k]! > 0.5 && (top < 0 || f.levels[k]! > f.levels[top]!)) top = k;
+    const z = top < 0 ? 0 : normalQuantile(f.levels[top]!);
+    const qTop = top < 0 ? undefined : f.quantiles[top]!;
     for (let h = 1; h <= H; h++) {
       const hh = Math.min(h, fh);
-      const { mu, sigma } = normalOf(f, hh);
+      const mu = quantileAt(f, 0.5, hh);
+      let sigma = 0;
+      if (qTop !== undefined) {
+        const qt = qTop[hh - 1]!;
+        sigma = Number.isFinite(qt) && z > 0 ? Math.max(0, (qt - mu) / z) : 0;
+      }
       const q = quantileAt(f, level, hh);
       s.mu[r][h - 1] = Number.isFinite(mu) ? Math.max(0, mu) : 0;
       s.variance[r][h - 1] = Number.isFinite(sigma) ? sigma * sigma : 0;
       s.q[r][h - 1] = Number.isFinite(q) ? Math.max(0, q) : s.mu[r][h - 1]!;
     }
-  }
+  });
   return s;
 }
 
@@ -265,6 +285,9 @@ interface HostSums extends DemandStats {
 interface Running {
   bid: Bid;
   hostId: string;
+  /** The state of host `hostId`, and this instance's index in its members (and rows). */
+  hs: HostState;
+  at: number;
   startedAtMs: number;
   stats: DemandStats;
   lowRounds: number;
@@ -278,7 +301,13 @@ interface Running {
 
 interface HostState {
   host: SpotHost;
-  instances: Set<string>;
+  /** Running instances on the host, in the order they came (the order sums are built in). */
+  members: Running[];
+  /**
+   * What a rebuild reads of each member, member after member (one pass over contiguous memory
+   * instead of a walk through every member's objects): `ROW` figures per member, see `writeRow`.
+   */
+  rows: Float64Array;
   sums: HostSums;
   highRounds: number;
   /**
@@ -286,6 +315,15 @@ interface HostState {
    * removed or re-forecast since): a rebuild may skip the host without changing a bit.
    */
   fresh: boolean;
+  /**
+   * The admission quantile sums (`sums.q`) are not built yet: the last rebuild left them for the
+   * first reader (`qSums`), which builds them from the same members and stats. Only admission
+   * reads them, so a round without bids never builds them. Every change of the members or their
+   * stats builds them first (or rebuilds the host).
+   */
+  qStale: boolean;
+  /** The interference of the host's instances alone (`interferenceOf` without extra), NaN when it must be computed again. */
+  interferenceTotal: number;
 }
 
 export interface Interference {
@@ -353,13 +391,62 @@ export class SpotMarket {
     hosts.forEach((h, i) => {
       for (const r of AUCTION_RESOURCES) if (!(h.capacity[r] >= 0)) issues.push({ path: `hosts[${i}].capacity.${r}`, message: `must be >= 0, got ${h.capacity[r]}` });
       if (this.hosts.has(h.id)) issues.push({ path: `hosts[${i}].id`, message: `duplicate host id "${h.id}"` });
-      this.hosts.set(h.id, { host: h, instances: new Set(), sums: this.emptySums(), highRounds: 0, fresh: true });
+      this.hosts.set(h.id, this.newHostState(h));
     });
     if (issues.length > 0) throw new ValidationError(issues, 'invalid spot hosts');
   }
 
   private emptySums(): HostSums {
     return { ...zeroStats(this.H), request: { cpu: 0, memory: 0, network: 0 }, membw: 0 };
+  }
+
+  private newHostState(host: SpotHost): HostState {
+    return { host, members: [], rows: new Float64Array(0), sums: this.emptySums(), highRounds: 0, fresh: true, qStale: false, interferenceTotal: NaN };
+  }
+
+  /** Figures per member row: its stats (9 H), the present mask, its request (cpu, memory, network) and memoryIntensity x median CPU at step 1. */
+  private get rowLength(): number {
+    return 9 * this.H + 5;
+  }
+
+  /** A member's row from its stats and bid (what rebuildSums and buildQ add, in that order). */
+  private writeRow(ru: Running): void {
+    const W = this.rowLength;
+    const n = 9 * this.H;
+    const rows = ru.hs.rows;
+    const o = ru.at * W;
+    const st = ru.stats;
+    rows.set(st.flat, o);
+    rows[o + n] = st.present;
+    const b = ru.bid;
+    rows[o + n + 1] = b.request.cpu;
+    rows[o + n + 2] = b.request.memory;
+    rows[o + n + 3] = b.request.network;
+    rows[o + n + 4] = b.memoryIntensity * st.flat[0]!;
+  }
+
+  /** `ru` joins host `hs` as its last member (call after addToSums). */
+  private join(hs: HostState, ru: Running): void {
+    ru.hs = hs;
+    ru.at = hs.members.length;
+    hs.members.push(ru);
+    const W = this.rowLength;
+    if (hs.rows.length < hs.members.length * W) {
+      const grown = new Float64Array(Math.max(8, hs.members.length * 2) * W);
+      grown.set(hs.rows.subarray(0, ru.at * W));
+      hs.rows = grown;
+    }
+    this.writeRow(ru);
+  }
+
+  /** `ru` leaves its host (call after addToSums): the members after it move up, in order. */
+  private leave(ru: Running): void {
+    const hs = ru.hs;
+    const W = this.rowLength;
+    const k = ru.at;
+    hs.members.splice(k, 1);
+    hs.rows.copyWithin(k * W, (k + 1) * W, (hs.members.length + 1) * W);
+    for (let j = k; j < hs.members.length; j++) hs.members[j]!.at = j;
   }
 
   /** Money into a tenant's account (from outside the market). */
@@ -385,7 +472,7 @@ export class SpotMarket {
   }
 
   instancesOn(hostId: string): string[] {
-    return [...(this.hosts.get(hostId)?.instances ?? [])];
+    return (this.hosts.get(hostId)?.members ?? []).map((ru) => ru.bid.id);
   }
 
   isNoticed(id: string): boolean {
@@ -432,6 +519,7 @@ export class SpotMarket {
 
   /** Does the demand fit the host's remaining predicted capacity? The first resource short, or null. */
   private shortOf(hs: HostState, stats: DemandStats, request: Amount3, ignore?: Set<string>): AuctionResource | null {
+    if (hs.qStale && this.options.capacity !== 'request') this.buildQ(hs);
     const cap = hs.host.capacity;
     for (const r of AUCTION_RESOURCES) {
       const C = cap[r];
@@ -450,17 +538,31 @@ export class SpotMarket {
     return null;
   }
 
+  /**
+   * Adds (or takes away) one instance's demand to its host's sums. Called before the instance
+   * joins (or leaves) the host's members, so that quantile sums a rebuild left for later are built
+   * from the members they were of.
+   */
   private addToSums(hs: HostState, stats: DemandStats, b: Bid, sign: 1 | -1): void {
+    if (hs.qStale) this.buildQ(hs);
     hs.fresh = false;
+    hs.interferenceTotal = NaN;
     const s = hs.sums;
     // element by element the same arithmetic as s.x[r][h] += sign x stats.x[r][h] (variance floored
-    // at 0), over the flat buffers: mu [0, 3H), variance [3H, 6H), q [6H, 9H)
+    // at 0), over the flat buffers: mu [0, 3H), variance [3H, 6H), q [6H, 9H); a resource the
+    // demand has no forecast of is 0 everywhere and changes nothing (DemandStats.present)
     const a = s.flat;
     const t = stats.flat;
-    const n = 3 * this.H;
-    for (let i = 0; i < n; i++) a[i] = a[i]! + sign * t[i]!;
-    for (let i = n; i < 2 * n; i++) a[i] = Math.max(0, a[i]! + sign * t[i]!);
-    for (let i = 2 * n; i < 3 * n; i++) a[i] = a[i]! + sign * t[i]!;
+    const H = this.H;
+    const n = 3 * H;
+    for (let ri = 0; ri < 3; ri++) {
+      if ((stats.present & RESOURCE_BIT[ri]!) === 0) continue;
+      const lo = ri * H;
+      const hi = lo + H;
+      for (let i = lo; i < hi; i++) a[i] = a[i]! + sign * t[i]!;
+      for (let i = n + lo; i < n + hi; i++) a[i] = Math.max(0, a[i]! + sign * t[i]!);
+      for (let i = 2 * n + lo; i < 2 * n + hi; i++) a[i] = a[i]! + sign * t[i]!;
+    }
     const rq = s.request;
     rq.cpu += sign * b.request.cpu;
     rq.memory += sign * b.request.memory;
@@ -468,27 +570,75 @@ export class SpotMarket {
     s.membw += sign * b.memoryIntensity * stats.mu.cpu[0]!;
   }
 
+  /**
+   * The host's sums from scratch, members in order (no drift from incremental updates): the same
+   * values as adding every member to zeroed sums, except the quantile sums, built by the first
+   * reader (`buildQ`) from the same members and stats.
+   */
   private rebuildSums(hs: HostState): void {
     // zeroed in place (the same values as a new emptySums())
     const s = hs.sums;
-    s.flat.fill(0);
+    const a = s.flat;
+    const H = this.H;
+    const n = 3 * H;
+    a.fill(0, 0, 2 * n);
     s.request.cpu = 0;
     s.request.memory = 0;
     s.request.network = 0;
     s.membw = 0;
-    for (const id of hs.instances) {
-      const ru = this.runningMap.get(id)!;
-      this.addToSums(hs, ru.stats, ru.bid, 1);
+    const rq = s.request;
+    // addToSums(hs, member.stats, member.bid, 1) for every member in order, from the members' rows
+    const rows = hs.rows;
+    const W = this.rowLength;
+    const x = 9 * H;
+    const count = hs.members.length;
+    for (let m = 0, o = 0; m < count; m++, o += W) {
+      const present = rows[o + x]!;
+      for (let ri = 0; ri < 3; ri++) {
+        if ((present & RESOURCE_BIT[ri]!) === 0) continue;
+        const lo = ri * H;
+        const hi = lo + H;
+        for (let i = lo; i < hi; i++) a[i] = a[i]! + rows[o + i]!;
+        for (let i = n + lo; i < n + hi; i++) a[i] = Math.max(0, a[i]! + rows[o + i]!);
+      }
+      rq.cpu += rows[o + x + 1]!;
+      rq.memory += rows[o + x + 2]!;
+      rq.network += rows[o + x + 3]!;
+      s.membw += rows[o + x + 4]!;
     }
+    hs.qStale = true;
     hs.fresh = true;
+    hs.interferenceTotal = NaN;
+  }
+
+  /** The quantile sums a rebuild left for later: zeroed, then every member's added, in order. */
+  private buildQ(hs: HostState): void {
+    hs.qStale = false;
+    const a = hs.sums.flat;
+    const H = this.H;
+    const q0 = 6 * H;
+    a.fill(0, q0, 9 * H);
+    const rows = hs.rows;
+    const W = this.rowLength;
+    const x = 9 * H;
+    const count = hs.members.length;
+    for (let m = 0, o = 0; m < count; m++, o += W) {
+      const present = rows[o + x]!;
+      for (let ri = 0; ri < 3; ri++) {
+        if ((present & RESOURCE_BIT[ri]!) === 0) continue;
+        const lo = q0 + ri * H;
+        const hi = lo + H;
+        for (let i = lo; i < hi; i++) a[i] = a[i]! + rows[o + i]!;
+      }
+    }
   }
 
   private stopInstance(id: string): void {
     const ru = this.runningMap.get(id);
     if (!ru) return;
-    const hs = this.hosts.get(ru.hostId)!;
-    hs.instances.delete(id);
+    const hs = ru.hs;
     this.addToSums(hs, ru.stats, ru.bid, -1);
+    this.leave(ru);
     this.runningMap.delete(id);
     for (const p of this.pendingBids.values()) p.waitingFor.delete(id);
   }
@@ -553,7 +703,8 @@ export class SpotMarket {
         const ru = this.runningMap.get(id);
         if (ru) {
           ru.stats = demandStats(d, this.H, o.admitLevel);
-          this.hosts.get(ru.hostId)!.fresh = false;
+          ru.hs.fresh = false;
+          this.writeRow(ru);
         }
       }
       // Sums from scratch (no drift from incremental updates); a host whose sums already are that is skipped.
@@ -570,16 +721,20 @@ export class SpotMarket {
     const hostInterference = new Map<string, number>();
     const pExceed: Amount3 = { cpu: 0, memory: 0, network: 0 };
     for (const [hid, hs] of this.hosts) {
-      pExceed.cpu = 0;
-      pExceed.memory = 0;
-      pExceed.network = 0;
-      const total = this.interferenceOf(hs, undefined, pExceed).total;
+      // a host whose sums and capacity did not change since it was last computed keeps it
+      let total = hs.interferenceTotal;
+      if (Number.isNaN(total)) {
+        pExceed.cpu = 0;
+        pExceed.memory = 0;
+        pExceed.network = 0;
+        total = this.interferenceOf(hs, undefined, pExceed).total;
+        hs.interferenceTotal = total;
+      }
       hostInterference.set(hid, total);
       hs.highRounds = total >= o.highInterference.threshold ? hs.highRounds + 1 : 0;
     }
     for (const [id, ru] of this.runningMap) {
-      const hs = this.hosts.get(ru.hostId)!;
-      ru.highRounds = hs.highRounds;
+      ru.highRounds = ru.hs.highRounds;
       const low = ru.lowRounds >= o.lowUtilisation.rounds;
       const high = ru.highRounds >= o.highInterference.rounds;
       if (!low && !high) {
@@ -596,9 +751,8 @@ export class SpotMarket {
     if (o.relieveInterference && o.scoring === 'auction') {
       for (const [hid, hs] of this.hosts) {
         if (hs.highRounds < o.highInterference.rounds) continue;
-        if ([...hs.instances].some((id) => this.runningMap.get(id)!.notice)) continue; // relief already under way
-        const victims = [...hs.instances]
-          .map((id) => this.runningMap.get(id)!)
+        if (hs.members.some((ru) => ru.notice)) continue; // relief already under way
+        const victims = hs.members
           .filter((ru) => ru.bid.interruptible && ru.candidate && nowMs - ru.startedAtMs >= (ru.bid.minRuntimeMs ?? o.minRuntimeMs))
           .sort((a, b) => a.value - b.value || cmp(a.bid.id, b.bid.id));
         const v = victims[0];
@@ -667,10 +821,10 @@ export class SpotMarket {
 
   private admit(bid: Bid, stats: DemandStats, hostId: string, nowMs: number): void {
     const hs = this.hosts.get(hostId)!;
-    const ru: Running = { bid, hostId, startedAtMs: nowMs, stats, lowRounds: 0, highRounds: 0, candidate: null, notice: null, billedToMs: nowMs, billCarry: 0, value: this.value(bid) };
+    const ru: Running = { bid, hostId, hs, at: -1, startedAtMs: nowMs, stats, lowRounds: 0, highRounds: 0, candidate: null, notice: null, billedToMs: nowMs, billCarry: 0, value: this.value(bid) };
     this.runningMap.set(bid.id, ru);
-    hs.instances.add(bid.id);
     this.addToSums(hs, stats, bid, 1);
+    this.join(hs, ru);
   }
 
   private notice(ru: Running, nowMs: number, reasons: string[]): PreemptionDecision {
@@ -690,8 +844,7 @@ export class SpotMarket {
     const bidValue = this.value(bid);
     let plan: { hostId: string; victims: Running[]; cost: number } | null = null;
     for (const [hid, hs] of this.hosts) {
-      const eligible = [...hs.instances]
-        .map((id) => this.runningMap.get(id)!)
+      const eligible = hs.members
         .filter((ru) => !ru.notice && nowMs - ru.startedAtMs >= (ru.bid.minRuntimeMs ?? o.minRuntimeMs))
         .sort((a, b) => (a.candidate ? 0 : 1) - (b.candidate ? 0 : 1) || this.victimCost(a) - this.victimCost(b) || cmp(a.bid.id, b.bid.id));
       const chosen: Running[] = [];
@@ -759,7 +912,7 @@ export class SpotMarket {
   addHost(host: SpotHost): void {
     if (this.hosts.has(host.id)) throw new InputError(`spot host "${host.id}" already exists`, { field: 'host' });
     for (const r of AUCTION_RESOURCES) if (!(host.capacity[r] >= 0)) throw new InputError(`capacity.${r} of host "${host.id}" must be >= 0, got ${host.capacity[r]}`, { field: `capacity.${r}` });
-    this.hosts.set(host.id, { host: { id: host.id, capacity: { ...host.capacity } }, instances: new Set(), sums: this.emptySums(), highRounds: 0, fresh: true });
+    this.hosts.set(host.id, this.newHostState({ id: host.id, capacity: { ...host.capacity } }));
   }
 
   /** Changes a host's capacity (e.g. 0 while it is powered off). */
@@ -767,6 +920,8 @@ export class SpotMarket {
     const hs = this.hosts.get(hostId);
     if (!hs) throw new InputError(`unknown host "${hostId}"`, { field: 'host' });
     for (const r of AUCTION_RESOURCES) if (!(capacity[r] >= 0)) throw new InputError(`capacity.${r} of host "${hostId}" must be >= 0, got ${capacity[r]}`, { field: `capacity.${r}` });
+    const c = hs.host.capacity;
+    if (c.cpu !== capacity.cpu || c.memory !== capacity.memory || c.network !== capacity.network) hs.interferenceTotal = NaN;
     hs.host = { id: hostId, capacity: { ...capacity } };
   }
 
@@ -806,6 +961,8 @@ export class SpotMarket {
     const ru: Running = {
       bid: r.bid,
       hostId: r.hostId,
+      hs,
+      at: -1,
       startedAtMs: r.startedAtMs,
       stats,
       lowRounds: 0,
@@ -817,8 +974,8 @@ export class SpotMarket {
       value: this.value(r.bid),
     };
     this.runningMap.set(r.bid.id, ru);
-    hs.instances.add(r.bid.id);
     this.addToSums(hs, stats, r.bid, 1);
+    this.join(hs, ru);
   }
 
   /** Puts a pending bid back with the victims it waits for (restart continuity). */
@@ -843,12 +1000,12 @@ export class SpotMarket {
     const to = this.hosts.get(hostId);
     if (!to) throw new InputError(`unknown host "${hostId}"`, { field: 'host' });
     if (ru.hostId === hostId) return;
-    const from = this.hosts.get(ru.hostId)!;
-    from.instances.delete(id);
+    const from = ru.hs;
     this.addToSums(from, ru.stats, ru.bid, -1);
+    this.leave(ru);
     ru.hostId = hostId;
-    to.instances.add(id);
     this.addToSums(to, ru.stats, ru.bid, 1);
+    this.join(to, ru);
   }
 
   /**
@@ -876,7 +1033,9 @@ export class SpotMarket {
 
   /** Predicted quantile sums of a host per resource at the first horizon step (for reports). */
   predictedLoad(hostId: string): Amount3 {
-    const s = this.hosts.get(hostId)!.sums;
+    const hs = this.hosts.get(hostId)!;
+    if (hs.qStale) this.buildQ(hs);
+    const s = hs.sums;
     return { cpu: s.q.cpu[0]!, memory: s.q.memory[0]!, network: s.q.network[0]! };
   }
 }

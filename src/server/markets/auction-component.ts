@@ -46,6 +46,7 @@ import { account, SYSTEM, type JournalEntry, type Ledger } from '../../policy/ma
 import { kv } from '../../policy/markets/reasons.js';
 import type { ManagedInstance } from '../control-loop.js';
 import { auctionBid, bidFromJson, bidToJson, flatDemand, spotAllocation, type BidJson } from './auction-bids.js';
+import { InstanceSlots } from './instance-slots.js';
 import type { MarketAudit, MarketComponent, MarketRestoreContext, MarketTickContext, MarketTickOutput, RemovalCause, StoreWrite } from './types.js';
 import type { EventType } from '../events.js';
 
@@ -114,6 +115,15 @@ export interface AuctionSummary {
   runningSpot: number;
   /** Set when the round was undone because the tick's plan failed. */
   rolledBack?: string;
+}
+
+/** A resident the auction counts but does not own. */
+interface Background {
+  hostId: string;
+  forecastAtMs: number;
+  seenRound: number;
+  /** False once it left `background` (a kept reference is then stale). */
+  alive: boolean;
 }
 
 interface OpenBid {
@@ -209,7 +219,9 @@ export class AuctionComponent implements MarketComponent {
   private readonly decided = new Map<string, Decided>();
   private readonly spot = new Map<string, SpotInstance>();
   /** Residents the auction counts but does not own: instance -> host, and the forecast time last passed. */
-  private readonly background = new Map<string, { hostId: string; forecastAtMs: number; seenRound: number }>();
+  private readonly background = new Map<string, Background>();
+  /** Per instance of the loop, its background record (for the pass over every instance each round). */
+  private readonly slots = new InstanceSlots<{ m: ManagedInstance | null; bg: Background | undefined }>((_id, m) => ({ m, bg: undefined }));
   /** Instance ids the store knows, with their tenant (an admission may not take another tenant's id). */
   private readonly ids = new Map<string, string>();
   private readonly forecastAt = new Map<string, number>();
@@ -304,7 +316,13 @@ export class AuctionComponent implements MarketComponent {
       this.spot.delete(id);
       this.dirty = true;
     }
-    if (this.background.delete(id)) this.market?.remove(id);
+    const bg = this.background.get(id);
+    if (bg) {
+      bg.alive = false;
+      this.background.delete(id);
+      this.market?.remove(id);
+    }
+    this.slots.delete(id);
     this.forecastAt.delete(id);
   }
 
@@ -439,10 +457,13 @@ export class AuctionComponent implements MarketComponent {
     // residents seen this round carry its number (no set of every id each round)
     const stamp = this.rounds;
     let seen = 0;
+    const spot = this.spot;
+    let k = 0;
     for (const m of ctx.instances.values()) {
       const id = m.state.id;
       const hostId = m.state.hostId;
-      const s = this.spot.get(id);
+      const slot = this.slots.at(k++, id, m);
+      const s = spot.size > 0 ? spot.get(id) : undefined;
       if (s) {
         if (hostId !== null && hostId !== s.hostId && market.isRunning(id)) {
           market.move(id, hostId);
@@ -459,12 +480,15 @@ export class AuctionComponent implements MarketComponent {
       }
       if (hostId === null) continue;
       seen++;
-      const bg = this.background.get(id);
+      let bg = slot.bg;
+      if (bg === undefined || !bg.alive) bg = slot.bg = this.background.get(id);
       const f = ctx.latestForecast(id);
       const fAt = f && (f.cpu || f.memory) ? f.madeAtMs : -1;
       if (!bg) {
         market.adopt({ bid: residentBid(m, residentDemand(m, f?.cpu, f?.memory)), hostId, startedAtMs: ctx.nowMs, billedToMs: ctx.nowMs, billCarry: 0, notice: null });
-        this.background.set(id, { hostId, forecastAtMs: fAt, seenRound: stamp });
+        const nb: Background = { hostId, forecastAtMs: fAt, seenRound: stamp, alive: true };
+        this.background.set(id, nb);
+        slot.bg = nb;
         continue;
       }
       bg.seenRound = stamp;
@@ -477,9 +501,11 @@ export class AuctionComponent implements MarketComponent {
         forecasts.set(id, residentDemand(m, f?.cpu, f?.memory));
       }
     }
+    this.slots.end(k);
     if (seen !== this.background.size) {
       for (const [id, bg] of this.background) {
         if (bg.seenRound === stamp) continue;
+        bg.alive = false;
         this.background.delete(id);
         market.remove(id);
       }
@@ -577,8 +603,8 @@ export class AuctionComponent implements MarketComponent {
     // the room after the plan (a pass over every instance): only when a stop or an admission needs it
     let roomCache: Map<string, { cpu: number; memory: number }> | undefined;
     const room = (): Map<string, { cpu: number; memory: number }> => (roomCache ??= roomAfterPlan(ctx, ctx.plan));
-    const tenantOfRunning = new Map<string, string>();
-    for (const r of before.running) tenantOfRunning.set(r.bid.id, r.bid.tenant);
+    // the tenants of the instances running before the round (only penalties need them)
+    let tenantOfRunning: Map<string, string> | undefined;
     // stops first: notices that ran out, insufficient funds, penalties (their capacity frees the room)
     for (const s of res.stopped) {
       const sp = this.spot.get(s.id);
@@ -591,6 +617,10 @@ export class AuctionComponent implements MarketComponent {
       this.metrics?.decisions.inc({ kind: 'stopped' });
     }
     for (const p of res.penalties) {
+      if (!tenantOfRunning) {
+        tenantOfRunning = new Map();
+        for (const r of before.running) tenantOfRunning.set(r.bid.id, r.bid.tenant);
+      }
       const victimTenant = tenantOfRunning.get(p.id) ?? '';
       summary.penalties.push({ instanceId: p.id, victimTenant, payer: p.payer ?? '', feeMicrocredits: p.feeMicros ?? 0, priorityReductionMilli: p.priorityReductionMilli ?? 0, reasons: p.reasons });
       fx.audits.push({
