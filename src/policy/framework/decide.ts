@@ -25,6 +25,27 @@ import type {
 const EMPTY_FORECASTS: Forecasts = new Map();
 
 /**
+ * A host's sum of planned allocations as `FleetView.allocatedOn` returns it: live (it reads the
+ * planning fleet's arrays), one object per host for the planning fleet's life.
+ */
+class HostSums implements Amounts {
+  constructor(
+    private readonly cpuSums: Float64Array,
+    private readonly memorySums: Float64Array,
+    private readonly p: number,
+  ) {}
+  get cpu(): number {
+    return this.cpuSums[this.p]!;
+  }
+  get memory(): number {
+    return this.memorySums[this.p]!;
+  }
+  toJSON(): Amounts {
+    return { cpu: this.cpu, memory: this.memory };
+  }
+}
+
+/**
  * Allocation sums per host, maintained incrementally while a plan is built. One is kept across
  * rounds while the snapshot's hosts stay the same (its arrays are reset, not rebuilt: a large
  * fleet's rounds then allocate little), and its instance arrays are kept while the snapshot's
@@ -33,7 +54,9 @@ const EMPTY_FORECASTS: Forecasts = new Map();
  * Per-host state lives in arrays by position (the host's index in id order) and per-instance
  * state in arrays by slot (the instance's index in the snapshot), so a round over a large fleet
  * costs few map look-ups and no objects per instance; each host's instances are a linked list of
- * slots (in the order they were attached) in typed arrays.
+ * slots (in the order they were attached) in typed arrays. A round reads each instance's object
+ * once (`note`, with its rightsizing); attaching the instances (`attachNoted`) and assembling the
+ * plan run over these arrays.
  */
 class PlanningFleet implements FleetView {
   ctx!: DecideContext;
@@ -47,6 +70,15 @@ class PlanningFleet implements FleetView {
   /** Per slot: the planned host's position (-1 = pending) and the planned allocation. */
   private placed = new Int32Array(0);
   private allocs: Amounts[] = [];
+  /**
+   * Per slot, as noted from the snapshot: the allocation object, its amounts for the sums
+   * (nz), the host's position (-1 = none) and whether the instance was pending (no host).
+   */
+  private base: Amounts[] = [];
+  private baseCpu = new Float64Array(0);
+  private baseMemory = new Float64Array(0);
+  private notedPos = new Int32Array(0);
+  private pendingAtStart = new Uint8Array(0);
   /** Per slot: the last host id seen in the snapshot and its position (-1 = not a host of this fleet). */
   private seenHostId: Array<string | null> = [];
   private seenHostPos = new Int32Array(0);
@@ -58,8 +90,9 @@ class PlanningFleet implements FleetView {
   private readonly head: Int32Array;
   private readonly tail: Int32Array;
   private readonly count: Int32Array;
-  /** Per position: the sum of planned allocations (the same objects as `sums`, by id). */
-  private readonly sumsAt: Amounts[];
+  /** Per position: the sums of planned allocations; `sums`: their views by host id. */
+  private readonly cpuSums: Float64Array;
+  private readonly memorySums: Float64Array;
   private readonly sums = new Map<string, Amounts>();
   /** Hosts in id order (the snapshot's objects) and each id's position in it. */
   readonly sorted: readonly HostState[];
@@ -91,14 +124,16 @@ class PlanningFleet implements FleetView {
     this.head = new Int32Array(n).fill(-1);
     this.tail = new Int32Array(n).fill(-1);
     this.count = new Int32Array(n);
-    for (const h of hosts) {
-      this.hostById.set(h.id, h);
-      this.sums.set(h.id, { cpu: 0, memory: 0 });
-    }
-    this.sumsAt = this.sorted.map((h) => this.sums.get(h.id)!);
+    this.cpuSums = new Float64Array(n);
+    this.memorySums = new Float64Array(n);
+    for (const h of hosts) this.hostById.set(h.id, h);
+    for (let p = 0; p < n; p++) this.sums.set(this.sorted[p]!.id, new HostSums(this.cpuSums, this.memorySums, p));
   }
 
-  /** Starts a round: planned state = the snapshot's. */
+  /**
+   * Starts a round: hosts as in the snapshot, with nothing on them. Then `note` each instance
+   * (in slot order) and `attachNoted`: planned state = the snapshot's.
+   */
   begin(ctx: DecideContext): void {
     this.ctx = ctx;
     this.index = null;
@@ -106,12 +141,9 @@ class PlanningFleet implements FleetView {
     this.offClasses = null;
     const n = this.sorted.length;
     this.views = new Array(n);
-    for (let p = 0; p < n; p++) {
-      this.onAt[p] = this.sorted[p]!.on ? 1 : 0;
-      const s = this.sumsAt[p]!;
-      s.cpu = 0;
-      s.memory = 0;
-    }
+    for (let p = 0; p < n; p++) this.onAt[p] = this.sorted[p]!.on ? 1 : 0;
+    this.cpuSums.fill(0);
+    this.memorySums.fill(0);
     this.head.fill(-1);
     this.tail.fill(-1);
     this.count.fill(0);
@@ -125,28 +157,61 @@ class PlanningFleet implements FleetView {
       this.insts = this.instanceItems;
       this.placed = new Int32Array(insts.length).fill(-1);
       this.allocs = new Array<Amounts>(insts.length);
+      this.base = new Array<Amounts>(insts.length);
+      this.baseCpu = new Float64Array(insts.length);
+      this.baseMemory = new Float64Array(insts.length);
+      this.notedPos = new Int32Array(insts.length);
+      this.pendingAtStart = new Uint8Array(insts.length);
       this.seenHostId = new Array<string | null>(insts.length).fill(null);
       this.seenHostPos = new Int32Array(insts.length).fill(-1);
       this.nextOnHost = new Int32Array(insts.length).fill(-1);
       this.prevOnHost = new Int32Array(insts.length).fill(-1);
     }
-    for (let k = 0; k < insts.length; k++) {
-      const i = insts[k]!;
-      // allocations are replaced, never changed in place, so the instance's own object will do
-      this.allocs[k] = i.allocation;
-      const hid = i.hostId;
-      let p = -1;
-      if (hid !== null) {
-        if (hid === this.seenHostId[k]) p = this.seenHostPos[k]!;
-        else {
-          p = this.pos.get(hid) ?? -1;
-          this.seenHostId[k] = hid;
-          this.seenHostPos[k] = p;
-        }
+  }
+
+  /** Reads the instance in slot k from the snapshot (its allocation and host). */
+  note(k: number, i: InstanceState): void {
+    // allocations are replaced, never changed in place, so the instance's own object will do
+    const a = i.allocation;
+    this.allocs[k] = a;
+    this.base[k] = a;
+    this.baseCpu[k] = nz(a.cpu);
+    this.baseMemory[k] = nz(a.memory);
+    const hid = i.hostId;
+    let p = -1;
+    if (hid !== null) {
+      if (hid === this.seenHostId[k]) p = this.seenHostPos[k]!;
+      else {
+        p = this.pos.get(hid) ?? -1;
+        this.seenHostId[k] = hid;
+        this.seenHostPos[k] = p;
       }
-      this.placed[k] = -1;
-      if (p >= 0) this.attachAtPos(k, p);
     }
+    this.notedPos[k] = p;
+    this.pendingAtStart[k] = hid === null ? 1 : 0;
+    this.placed[k] = -1;
+  }
+
+  /** Attaches every noted instance to its host, in slot order (as attachAt would, from the arrays). */
+  attachNoted(): void {
+    for (let k = 0; k < this.insts.length; k++) {
+      const p = this.notedPos[k]!;
+      if (p < 0) continue;
+      this.link(k, p);
+      this.cpuSums[p] += this.baseCpu[k]!;
+      this.memorySums[p] += this.baseMemory[k]!;
+      this.placed[k] = p;
+      this.touch(p);
+    }
+  }
+
+  /** The allocation object the instance in slot k had in the snapshot. */
+  baseAt(k: number): Amounts {
+    return this.base[k]!;
+  }
+  /** Whether the instance in slot k had no host in the snapshot. */
+  wasPendingAt(k: number): boolean {
+    return this.pendingAtStart[k] === 1;
   }
 
   host(id: string): HostState | undefined {
@@ -190,7 +255,15 @@ class PlanningFleet implements FleetView {
     this.attachAtPos(k, this.pos.get(hostId)!);
   }
   private attachAtPos(k: number, p: number): void {
-    // append slot k to the host's list
+    this.link(k, p);
+    const a = this.allocs[k]!;
+    this.cpuSums[p] += nz(a.cpu);
+    this.memorySums[p] += nz(a.memory);
+    this.placed[k] = p;
+    this.touch(p);
+  }
+  /** Appends slot k to the list of the host at position p. */
+  private link(k: number, p: number): void {
     const t = this.tail[p]!;
     this.prevOnHost[k] = t;
     this.nextOnHost[k] = -1;
@@ -198,12 +271,6 @@ class PlanningFleet implements FleetView {
     else this.head[p] = k;
     this.tail[p] = k;
     this.count[p]!++;
-    const a = this.allocs[k]!;
-    const s = this.sumsAt[p]!;
-    s.cpu += nz(a.cpu);
-    s.memory += nz(a.memory);
-    this.placed[k] = p;
-    this.touch(p);
   }
   detachAt(k: number): void {
     const p = this.placed[k]!;
@@ -216,9 +283,8 @@ class PlanningFleet implements FleetView {
     else this.tail[p] = prev;
     this.count[p]!--;
     const a = this.allocs[k]!;
-    const s = this.sumsAt[p]!;
-    s.cpu -= nz(a.cpu);
-    s.memory -= nz(a.memory);
+    this.cpuSums[p] -= nz(a.cpu);
+    this.memorySums[p] -= nz(a.memory);
     this.placed[k] = -1;
     this.touch(p);
   }
@@ -226,9 +292,8 @@ class PlanningFleet implements FleetView {
     const p = this.placed[k]!;
     const prev = this.allocs[k]!;
     if (p >= 0) {
-      const s = this.sumsAt[p]!;
-      s.cpu += nz(next.cpu) - nz(prev.cpu);
-      s.memory += nz(next.memory) - nz(prev.memory);
+      this.cpuSums[p] += nz(next.cpu) - nz(prev.cpu);
+      this.memorySums[p] += nz(next.memory) - nz(prev.memory);
       this.touch(p);
     }
     this.allocs[k] = next;
@@ -273,8 +338,7 @@ class PlanningFleet implements FleetView {
       this.index!.clear(p);
       return;
     }
-    const s = this.sumsAt[p]!;
-    this.index!.set(p, freeUp(h.capacity.cpu, s.cpu), freeUp(h.capacity.memory, s.memory));
+    this.index!.set(p, freeUp(h.capacity.cpu, this.cpuSums[p]!), freeUp(h.capacity.memory, this.memorySums[p]!));
   }
   private boundHost(p: number): void {
     const index = this.boundIndex![this.boundClass![p]!]!.index;
@@ -289,11 +353,12 @@ class PlanningFleet implements FleetView {
       out[2] = out[3] = Infinity;
       return out;
     }
-    const s = this.sumsAt[p]!;
-    out[0] = freeUp(h.capacity.cpu, s.cpu);
-    out[1] = freeUp(h.capacity.memory, s.memory);
-    out[2] = freeDown(h.capacity.cpu, s.cpu);
-    out[3] = freeDown(h.capacity.memory, s.memory);
+    const cpu = this.cpuSums[p]!;
+    const memory = this.memorySums[p]!;
+    out[0] = freeUp(h.capacity.cpu, cpu);
+    out[1] = freeUp(h.capacity.memory, memory);
+    out[2] = freeDown(h.capacity.cpu, cpu);
+    out[3] = freeDown(h.capacity.memory, memory);
     return out;
   }
   /**
@@ -317,14 +382,17 @@ class PlanningFleet implements FleetView {
         }
         this.boundClass[p] = c.k;
         c.positions.push(p);
-        const k = this.boundKeys(p, keys.subarray(4 * p, 4 * p + 4));
+        const k = this.boundKeys(p, SCRATCH);
+        keys.set(k, 4 * p);
         // slot order: by free CPU (rounded down), powered-off hosts last
         key[p] = !this.isOn(p) ? Infinity : Number.isNaN(k[2]!) ? -Infinity : k[2]!;
       }
       this.boundIndex = [];
       for (const c of classes.values()) {
         c.positions.sort((a, b) => key[a]! - key[b]! || a - b);
-        const index = new ScoreBoundIndex(c.positions, n, (p, out) => out.set(keys.subarray(4 * p, 4 * p + 4)));
+        const index = new ScoreBoundIndex(c.positions, n, (p, out) => {
+          for (let j = 0; j < 4; j++) out[j] = keys[4 * p + j]!;
+        });
         this.boundIndex.push({ capacity: c.capacity, index });
       }
     }
@@ -489,16 +557,27 @@ export class PolicyRunner {
       return resizeReasons[k]!;
     };
     const slot = (inst: InstanceState): number => fleet.slotOf.get(inst.id)!;
+    // One pass reads every instance (noted for planning) and rightsizes it; then the instances
+    // are attached to their hosts and the changed allocations applied, in slot order (the same
+    // sums as attaching all, then resizing one by one).
+    const changed: number[] = [];
+    const changedTo: Amounts[] = [];
     for (let k = 0; k < instances.length; k++) {
       const inst = instances[k]!;
+      fleet.note(k, inst);
       const d = rightsizer.recommend(inst, ctx);
       const cur = inst.allocation;
       const cpu = Number.isNaN(d.cpu) ? cur.cpu : d.cpu;
       const memory = Number.isNaN(d.memory) ? cur.memory : d.memory;
       // unchanged: the planned allocation stays the instance's own object (no sums to update)
-      if (!same(cpu, cur.cpu) || !same(memory, cur.memory)) fleet.setAllocAt(k, { cpu, memory });
+      if (!same(cpu, cur.cpu) || !same(memory, cur.memory)) {
+        changed.push(k);
+        changedTo.push({ cpu, memory });
+      }
       resizeReasons[k] = d.reasons;
     }
+    fleet.attachNoted();
+    for (let j = 0; j < changed.length; j++) fleet.setAllocAt(changed[j]!, changedTo[j]!);
 
     const powerOn: Action[] = [];
     const migrations: Action[] = [];
@@ -707,14 +786,15 @@ export class PolicyRunner {
     const shrink: Action[] = [];
     const grow: Action[] = [];
     for (let k = 0; k < instances.length; k++) {
-      const inst = instances[k]!;
-      if (inst.hostId === null && fleet.placedPosAt(k) >= 0) {
+      if (fleet.wasPendingAt(k) && fleet.placedPosAt(k) >= 0) {
         // Initial placement is a migrate from nowhere ('' = pending).
-        migrations.push({ kind: 'migrate', instance: inst.id, from: '', to: fleet.placementAt(k)!, reasons: [R.PLACED] });
+        migrations.push({ kind: 'migrate', instance: instances[k]!.id, from: '', to: fleet.placementAt(k)!, reasons: [R.PLACED] });
       }
       const a = fleet.allocationAt(k);
-      const cur = inst.allocation;
-      if (a === cur || (same(a.cpu, cur.cpu) && same(a.memory, cur.memory))) continue;
+      const cur = fleet.baseAt(k);
+      if (a === cur) continue; // unchanged, without reading the instance
+      const inst = instances[k]!;
+      if (same(a.cpu, cur.cpu) && same(a.memory, cur.memory)) continue;
       const reasons = reasonsOwned[k] === 1 ? resizeReasons[k]! : [...resizeReasons[k]!];
       const act: Action = { kind: 'resize', instance: inst.id, cpu: a.cpu, memory: a.memory, reasons };
       if (nz(a.cpu) <= nz(cur.cpu) && nz(a.memory) <= nz(cur.memory)) shrink.push(act);
