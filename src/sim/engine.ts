@@ -86,6 +86,14 @@ export interface CohortResult {
 }
 
 const NAN_SERIES = new Float64Array(0);
+/** Steps of usage copied at a time from every series (see `usageCpuBlock`). */
+const BLOCK = 8;
+
+/** Copies values[from .. from + BLOCK) into block[at ..] (NaN where the series has no value). */
+function fillBlock(block: Float64Array, at: number, values: Float64Array, from: number): void {
+  const n = values.length;
+  for (let j = 0; j < BLOCK; j++) block[at + j] = from + j < n ? values[from + j]! : NaN;
+}
 
 export function simulateCohort(series: readonly TraceSeries[], opts: CohortOptions): CohortResult {
   const { runner, rng } = opts;
@@ -116,6 +124,8 @@ export function simulateCohort(series: readonly TraceSeries[], opts: CohortOptio
 
   const cpuVals = series.map((s) => s.values.cpu ?? NAN_SERIES);
   const memVals = series.map((s) => s.values.memory ?? NAN_SERIES);
+  const hasCpu = Uint8Array.from(cpuVals, (v) => (v.length ? 1 : 0));
+  const hasMemory = Uint8Array.from(memVals, (v) => (v.length ? 1 : 0));
   const starts = series.map((s) => startIndex(s.length));
   const lengths = series.map((s) => s.length);
   const steps = lengths.reduce((a, b) => Math.max(a, b), 0);
@@ -152,6 +162,15 @@ export function simulateCohort(series: readonly TraceSeries[], opts: CohortOptio
   fleet?.useSlots(instances.map((i) => i.id));
   const usageNow: Amounts = { cpu: NaN, memory: NaN };
   const allocNow: Amounts = { cpu: NaN, memory: NaN };
+  // Usage of the next BLOCK steps of every instance, by slot (copied from the series every BLOCK
+  // steps): the sample loop reads one array in slot order instead of two series per instance.
+  const usageCpuBlock = new Float64Array(instances.length * BLOCK);
+  const usageMemoryBlock = new Float64Array(instances.length * BLOCK);
+  // Each slot's allocation object and its amounts rounded up to 1e-6, recomputed only when the
+  // object changes (allocations are replaced, never changed in place).
+  const roundedOf: Array<Amounts | null> = new Array<Amounts | null>(instances.length).fill(null);
+  const roundedCpu = new Float64Array(instances.length);
+  const roundedMemory = new Float64Array(instances.length);
 
   for (let i = 0; i < steps; i++) {
     const nowS = clock.nowS;
@@ -186,19 +205,30 @@ export function simulateCohort(series: readonly TraceSeries[], opts: CohortOptio
 
     // 3. The sample happens.
     if (fleet) hostDemand.fill(0);
+    const b = i % BLOCK;
+    if (b === 0) {
+      for (let p = 0; p < activeIdx.length; p++) {
+        const k = activeIdx[p]!;
+        fillBlock(usageCpuBlock, k * BLOCK, cpuVals[k]!, i);
+        fillBlock(usageMemoryBlock, k * BLOCK, memVals[k]!, i);
+      }
+    }
     for (let p = 0; p < activeIdx.length; p++) {
       const k = activeIdx[p]!;
       const inst = instances[k]!;
-      const cv = cpuVals[k]!;
-      const mv = memVals[k]!;
-      const usageCpu = cv.length ? cv[i]! : NaN;
-      const usageMemory = mv.length ? mv[i]! : NaN;
+      const usageCpu = usageCpuBlock[k * BLOCK + b]!;
+      const usageMemory = usageMemoryBlock[k * BLOCK + b]!;
       const allocation = inst.allocation;
-      const allocCpu = roundUp6(allocation.cpu);
-      const allocMemory = roundUp6(allocation.memory);
+      if (allocation !== roundedOf[k]) {
+        roundedOf[k] = allocation;
+        roundedCpu[k] = roundUp6(allocation.cpu);
+        roundedMemory[k] = roundUp6(allocation.memory);
+      }
+      const allocCpu = roundedCpu[k]!;
+      const allocMemory = roundedMemory[k]!;
       if (i >= starts[k]!) {
         rows++;
-        opts.onAllocation?.(inst.id, i, cv.length ? allocCpu : NaN, mv.length ? allocMemory : NaN);
+        if (opts.onAllocation) opts.onAllocation(inst.id, i, hasCpu[k] ? allocCpu : NaN, hasMemory[k] ? allocMemory : NaN);
         cpuM.add(usageCpu, allocCpu);
         memM.add(usageMemory, allocMemory);
       }

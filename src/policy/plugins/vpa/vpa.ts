@@ -220,9 +220,8 @@ export interface VpaRecommendation {
   confidence: number;
 }
 
-/** A state with its instance id and its position in the rightsizer's visiting order. */
+/** A state and its position in the rightsizer's visiting order. */
 interface OrderedState {
-  readonly id: string;
   readonly state: VpaState;
   pos: number;
 }
@@ -237,7 +236,8 @@ export class VpaRightsizer implements Rightsizer {
    * hash look-up by id (which costs cache misses per instance in a fleet of 100,000). Any other
    * order falls back to the map; the states are the same either way.
    */
-  private order: Array<OrderedState | null> = [];
+  private orderIds: Array<string | null> = [];
+  private orderStates: Array<VpaState | null> = [];
   private cursor = 0;
   private forgotten = 0;
   /** Scratch of `estimate`. */
@@ -254,16 +254,17 @@ export class VpaRightsizer implements Rightsizer {
   /** The VPA state of an instance (created on first use). */
   state(inst: InstanceState): VpaState {
     const id = inst.id;
-    const next = this.order[this.cursor];
-    if (next != null && next.id === id) {
-      this.cursor++;
-      return next.state;
+    const c = this.cursor;
+    if (c < this.orderIds.length && this.orderIds[c] === id) {
+      this.cursor = c + 1;
+      return this.orderStates[c]!;
     }
     let o = this.states.get(id);
     if (!o) {
-      o = { id, state: new VpaState(inst.units, this.args), pos: this.order.length };
+      o = { state: new VpaState(inst.units, this.args), pos: this.orderIds.length };
       this.states.set(id, o);
-      this.order.push(o);
+      this.orderIds.push(id);
+      this.orderStates.push(o.state);
     }
     this.cursor = o.pos + 1;
     return o.state;
@@ -273,12 +274,21 @@ export class VpaRightsizer implements Rightsizer {
     const o = this.states.get(id);
     if (!o) return;
     this.states.delete(id);
-    this.order[o.pos] = null;
+    this.orderIds[o.pos] = null;
+    this.orderStates[o.pos] = null;
     // Compact once forgotten slots outnumber live ones (instances that come and go).
     if (++this.forgotten > 64 && this.forgotten > this.states.size) {
-      const live: OrderedState[] = [];
-      for (const x of this.order) if (x !== null) live.push((x.pos = live.length, x));
-      this.order = live;
+      const ids: string[] = [];
+      const states: VpaState[] = [];
+      for (let p = 0; p < this.orderIds.length; p++) {
+        const x = this.orderIds[p];
+        if (x == null) continue;
+        this.states.get(x)!.pos = ids.length;
+        ids.push(x);
+        states.push(this.orderStates[p]!);
+      }
+      this.orderIds = ids;
+      this.orderStates = states;
       this.forgotten = 0;
       this.cursor = 0;
     }
