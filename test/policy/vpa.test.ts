@@ -2,6 +2,10 @@
 // minimum resources, and the updater's confidence-scaled bounds.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { seededRng } from '../../src/core/rng.js';
+import type { DecideContext, InstanceState } from '../../src/policy/framework/types.js';
+import { VpaRightsizer, vpaArgs } from '../../src/policy/plugins/vpa/vpa.js';
 import { run, series } from '../sim/helpers.js';
 
 const DAY = 288; // samples of 300 s per day
@@ -94,4 +98,58 @@ test('percent units (Google / PlanetLab): no byte-based minimums, same rules', (
   const { rows } = run([s], 'vpa');
   near(at(rows, DAY + 1).cpu, 20, 'cpu %');
   near(at(rows, DAY + 1).memory, 0.2, 'memory %');
+});
+
+// One rightsizer keeps every instance's state (found by visiting order, with a map by id as the
+// fallback) and caches estimates between samples and decisions. Whatever the order in which
+// instances are observed, asked for, forgotten and added again, and however observations and
+// decisions interleave, an instance's recommendation must be the one a rightsizer holding only
+// that instance gives after replaying its own history.
+test('VpaRightsizer: recommendations do not depend on other instances or on the order of calls', () => {
+  const ctxOf = (insts: InstanceState[], nowS: number): DecideContext => ({
+    snapshot: { nowS, stepSeconds: 300, instances: insts, hosts: [] },
+    forecasts: new Map(),
+    nowS,
+    rng: seededRng(1),
+  });
+  const call = fc.oneof(
+    fc.record({ op: fc.constant('observe' as const), who: fc.nat(4), cpu: fc.double({ min: 0, max: 4, noNaN: true }), memory: fc.double({ min: 0, max: 6000, noNaN: true }) }),
+    fc.record({ op: fc.constant('recommend' as const), who: fc.nat(4) }),
+    fc.record({ op: fc.constant('forget' as const), who: fc.nat(4) }),
+  );
+  fc.assert(
+    fc.property(fc.array(call, { minLength: 1, maxLength: 400 }), fc.constantFrom('target', 'updater'), (calls, mode) => {
+      const args = vpaArgs.parse({ mode, memoryAggregationIntervalHours: 1, memoryAggregationIntervalCount: 3 });
+      const env = { stepSeconds: 300 };
+      const shared = new VpaRightsizer(args, env);
+      const insts = Array.from({ length: 5 }, (_, k): InstanceState => ({
+        id: `vm-${k}`, hostId: null, units: { cpu: 'cores', memory: 'MiB' }, capacity: { cpu: 4, memory: 8192 },
+        allocation: { cpu: 2, memory: 4096 }, lastUsage: { cpu: NaN, memory: NaN }, samples: 0,
+      }));
+      // each instance's own history since it was last forgotten (observe arguments)
+      const history: Array<Array<{ usage: { cpu: number; memory: number }; allocation: { cpu: number; memory: number }; nowS: number }>> = insts.map(() => []);
+      let nowS = 0;
+      for (const c of calls) {
+        const inst = insts[c.who]!;
+        if (c.op === 'forget') {
+          shared.forget(inst.id);
+          history[c.who] = [];
+        } else if (c.op === 'observe') {
+          nowS += 300;
+          const usage = { cpu: c.cpu, memory: c.memory };
+          history[c.who]!.push({ usage: { ...usage }, allocation: { ...inst.allocation }, nowS });
+          shared.observe(inst, usage, inst.allocation, nowS);
+        } else {
+          const got = shared.recommend(inst, ctxOf(insts, nowS));
+          const alone = new VpaRightsizer(args, env);
+          for (const h of history[c.who]!) alone.observe(inst, h.usage, h.allocation, h.nowS);
+          const want = alone.recommend(inst, ctxOf([inst], nowS));
+          assert.deepEqual({ cpu: got.cpu, memory: got.memory, reasons: [...got.reasons] }, { cpu: want.cpu, memory: want.memory, reasons: [...want.reasons] });
+          // the decision becomes the allocation now and then, as a decision round would apply it
+          if (Number.isFinite(got.cpu) && Number.isFinite(got.memory) && c.who % 2 === 0) inst.allocation = { cpu: got.cpu, memory: got.memory };
+        }
+      }
+    }),
+    { numRuns: 150 },
+  );
 });

@@ -34,7 +34,7 @@
 // minimums and the 100 MiB OOM floor have no meaning and default to 0 (args `minMemoryPercent`,
 // `oomMinBumpUpPercent`).
 import { z } from 'zod';
-import type { Amounts } from '../../../core/plan.js';
+import type { Amounts, InstanceUnits } from '../../../core/plan.js';
 import type { Unit } from '../../../core/resources.js';
 import { DecayingHistogram } from '../../../forecast/models/decaying-histogram.js';
 import { R } from '../../framework/reasons.js';
@@ -100,7 +100,10 @@ interface Peak {
   timeS: number;
 }
 
-/** One VPA's state (an AggregateContainerState plus the ContainerState's memory window). */
+/**
+ * One VPA's state (an AggregateContainerState plus the ContainerState's memory window). The
+ * histograms change only through its methods (the cached estimates rely on it).
+ */
 export class VpaState {
   readonly cpu: DecayingHistogram;
   readonly memory: DecayingHistogram;
@@ -120,6 +123,22 @@ export class VpaState {
   oomLastStep = false;
   private memoryDirty = true;
   private memoryCache = { target: 0, lower: 0, upper: 0 };
+  /** CPU percentiles at the target (and, in updater mode, the bounds; else NaN) while !cpuDirty. */
+  private cpuDirty = true;
+  private cpuCache = { target: 0, lower: NaN, upper: NaN };
+  /** Whether the estimates computed last have been read (see `settle`). */
+  private estimatesRead = true;
+  /**
+   * The rightsizer's per-instance constants, for the units and capacity objects they were
+   * computed from (an instance's `units` and `capacity` are replaced, never changed in place):
+   * minimum CPU and memory, and whether the instance has each resource.
+   */
+  unitsOf: InstanceUnits | null = null;
+  minCpu = 0;
+  minMemory = 0;
+  capacityOf: Amounts | null = null;
+  hasCpu = false;
+  hasMemory = false;
 
   constructor(
     readonly units: { cpu: Unit; memory: Unit },
@@ -135,6 +154,7 @@ export class VpaState {
     const request = toCores(allocation, this.units.cpu);
     const weight = this.a.weightByRequest ? Math.max(Number.isFinite(request) ? request : 0, this.a.minSampleWeight) : 1;
     this.cpu.addSample(usage, weight, timeS);
+    this.cpuDirty = true;
     if (Number.isNaN(this.firstSampleS)) this.firstSampleS = timeS;
     this.lastSampleS = timeS;
     this.totalSamples++;
@@ -201,8 +221,34 @@ export class VpaState {
 
   /** p(target), p(lower), p(upper) of the memory peaks (one object updated in place: read, do not keep). */
   memoryEstimates(): Readonly<{ target: number; lower: number; upper: number }> {
+    this.estimatesRead = true;
+    return this.memoryNow();
+  }
+
+  /**
+   * p(target) of the CPU histogram, and p(lower), p(upper) in updater mode (else NaN) (one object
+   * updated in place: read, do not keep).
+   */
+  cpuEstimates(): Readonly<{ target: number; lower: number; upper: number }> {
+    this.estimatesRead = true;
+    return this.cpuNow();
+  }
+
+  /**
+   * After a step's samples: when the estimates computed last were read (a decision follows every
+   * step, as in the simulator), computes the new ones now, while the histograms are in cache
+   * (in a large fleet, a histogram read again a step later has left it); else they wait for the
+   * next read. The values are the same either way.
+   */
+  settle(): void {
+    if (!this.estimatesRead) return;
+    this.estimatesRead = false;
+    this.cpuNow();
+    this.memoryNow();
+  }
+
+  private memoryNow(): Readonly<{ target: number; lower: number; upper: number }> {
     if (this.memoryDirty) {
-      // updated in place (read by the caller at once, never kept)
       const c = this.memoryCache;
       c.target = this.memory.percentile(this.a.targetPercentile);
       c.lower = this.memory.percentile(this.a.lowerBoundPercentile);
@@ -210,6 +256,19 @@ export class VpaState {
       this.memoryDirty = false;
     }
     return this.memoryCache;
+  }
+
+  private cpuNow(): Readonly<{ target: number; lower: number; upper: number }> {
+    if (this.cpuDirty) {
+      const c = this.cpuCache;
+      c.target = this.cpu.percentile(this.a.targetPercentile);
+      if (this.a.mode === 'updater') {
+        c.lower = this.cpu.percentile(this.a.lowerBoundPercentile);
+        c.upper = this.cpu.percentile(this.a.upperBoundPercentile);
+      }
+      this.cpuDirty = false;
+    }
+    return this.cpuCache;
   }
 }
 
@@ -305,6 +364,7 @@ export class VpaRightsizer implements Rightsizer {
         s.oomLastStep = true;
       }
     }
+    s.settle();
   }
 
   private minBump(unit: Unit): number {
@@ -348,31 +408,47 @@ export class VpaRightsizer implements Rightsizer {
     const a = this.args;
     const e = this.est;
     const m = 1 + a.safetyMarginFraction * headroom;
-    const minC = this.minCpu(inst.units.cpu);
-    const minM = this.minMemory(inst.units.memory);
+    this.constants(s, inst);
+    const minC = s.minCpu;
+    const minM = s.minMemory;
     const mem = s.memoryEstimates();
-    e[0] = Math.max(s.cpu.percentile(a.targetPercentile) * m, minC);
+    const cpu = s.cpuEstimates();
+    e[0] = Math.max(cpu.target * m, minC);
     e[3] = Math.max(mem.target * m, minM);
     if (!bounds) return NaN;
     const conf = s.confidence(this.env.stepSeconds);
     const upperMul = conf > 0 ? 1 + 1 / conf : Infinity;
     const lowerMul = conf > 0 ? Math.pow(1 + 0.001 / conf, -2) : 0;
-    e[1] = a.mode === 'updater' ? Math.max(s.cpu.percentile(a.lowerBoundPercentile) * m * lowerMul, minC) : NaN;
-    e[2] = a.mode === 'updater' ? Math.max(s.cpu.percentile(a.upperBoundPercentile) * m * upperMul, minC) : NaN;
+    e[1] = a.mode === 'updater' ? Math.max(cpu.lower * m * lowerMul, minC) : NaN;
+    e[2] = a.mode === 'updater' ? Math.max(cpu.upper * m * upperMul, minC) : NaN;
     e[4] = Math.max(mem.lower * m * lowerMul, minM);
     e[5] = Math.max(mem.upper * m * upperMul, minM);
     return conf;
   }
 
+  /** The instance's minimums and resources into the state (recomputed when its units or capacity object changes). */
+  private constants(s: VpaState, inst: InstanceState): void {
+    if (s.unitsOf !== inst.units) {
+      s.unitsOf = inst.units;
+      s.minCpu = this.minCpu(inst.units.cpu);
+      s.minMemory = this.minMemory(inst.units.memory);
+    }
+    if (s.capacityOf !== inst.capacity) {
+      s.capacityOf = inst.capacity;
+      s.hasCpu = Number.isFinite(inst.capacity.cpu);
+      s.hasMemory = Number.isFinite(inst.capacity.memory);
+    }
+  }
+
   recommend(inst: InstanceState, ctx: DecideContext): RightsizeDecision {
     const s = this.state(inst);
-    const hasCpu = Number.isFinite(inst.capacity.cpu);
-    const hasMem = Number.isFinite(inst.capacity.memory);
     if (s.totalSamples === 0 && s.memorySamples === 0) return { cpu: NaN, memory: NaN, reasons: NO_HISTORY_REASONS };
     const settings = effectiveSettings(ctx.snapshot, inst.id);
     const updater = this.args.mode === 'updater';
     // the bounds (and the confidence behind them) only matter to the updater mode
     this.estimate(s, inst, settings.headroom, updater);
+    const hasCpu = s.hasCpu;
+    const hasMem = s.hasMemory;
     const e = this.est;
     let cpu = hasCpu && s.totalSamples > 0 ? e[0]! : NaN;
     let memory = hasMem && s.memorySamples > 0 ? e[3]! : NaN;
@@ -384,7 +460,7 @@ export class VpaRightsizer implements Rightsizer {
       }
       if (Number.isNaN(cpu) && Number.isNaN(memory)) return { cpu, memory, reasons: WITHIN_BOUNDS_REASONS };
     }
-    const min = (cpu === this.minCpu(inst.units.cpu) && cpu > 0) || (memory === this.minMemory(inst.units.memory) && memory > 0);
+    const min = (cpu === s.minCpu && cpu > 0) || (memory === s.minMemory && memory > 0);
     const key = (hasMem ? 1 : 0) | (s.oomLastStep ? 2 : 0) | (updater ? 4 : 0) | (min ? 8 : 0);
     return { cpu, memory, reasons: this.reasonsFor(settings, key) };
   }
