@@ -664,6 +664,7 @@ export class ControlLoop {
         hosts: this.hosts,
         forecasts,
         latestForecast: (id) => this.forecasters.latest(id),
+        latestForecastChanged: changed,
         plan: decided,
       });
       plan = round.plan;

@@ -118,8 +118,13 @@ function newRuntime(store: Store, clock: ManualClock, w: () => World): MarketRun
   return rt;
 }
 
-/** Runs the scenario; returns one digest per tick. */
-export async function runMarketsScenario(ticks = SCENARIO_TICKS): Promise<TickDigest[]> {
+/**
+ * Runs the scenario; returns one digest per tick. `changedHints`: each tick also says which
+ * instances got a new forecast (`latestForecastChanged`, as the loop does), which lets components
+ * keep forecasts; the decisions must be the same with or without it.
+ */
+export async function runMarketsScenario(o: { ticks?: number; changedHints?: boolean } = {}): Promise<TickDigest[]> {
+  const ticks = o.ticks ?? SCENARIO_TICKS;
   const rng = seededRng(20261122);
   for (let k = 0; k < 32; k++) rng.next(); // past the generator's first draws
   const clock = new ManualClock(T0);
@@ -277,11 +282,13 @@ export async function runMarketsScenario(ticks = SCENARIO_TICKS): Promise<TickDi
 
     // ---- the tick's inputs: usage, forecasts (remade every 6 ticks, staggered), the policy's plan
     const ids = [...w.instances.keys()];
+    const changed: string[] = [];
     for (const [id, m] of w.instances) {
       const base = w.base.get(id)!;
       const burst = id.startsWith('own-') ? (k < 46 ? 1 : 0.02) : rng.next() < 0.1 ? 2.5 : 0.6 + 0.8 * rng.next();
       (m.state as { lastUsage: { cpu: number; memory: number } }).lastUsage = rng.next() < 0.05 ? { cpu: NaN, memory: NaN } : { cpu: base * burst, memory: 300 + rng.int(0, 1000) };
       const row = (m.row + k) % 6;
+      if (row === 0 && m.state.hostId !== null) changed.push(id);
       if (row === 0 && m.state.hostId !== null) w.latest.set(id, { tick: k, madeAtMs: nowMs, stepSeconds: 300, cpu: forecast(rng, base), ...(rng.next() < 0.5 ? { memory: forecast(rng, 800) } : {}) });
     }
     const actions: Action[] = [];
@@ -294,7 +301,7 @@ export async function runMarketsScenario(ticks = SCENARIO_TICKS): Promise<TickDi
     }
     const forecasts = new Map([...w.latest].filter(([, f]) => rng.next() < 0.5).map(([id, f]) => [id, { ...(f.cpu ? { cpu: f.cpu } : {}) }]));
     const plan: Plan = { actions } as Plan;
-    const round = rt.tick({ tick: k, loopNowS: nowMs / 1000, wallMs: nowMs, rng, instances: w.instances, hosts: w.hosts, forecasts, latestForecast: (id) => w.latest.get(id), plan });
+    const round = rt.tick({ tick: k, loopNowS: nowMs / 1000, wallMs: nowMs, rng, instances: w.instances, hosts: w.hosts, forecasts, latestForecast: (id) => w.latest.get(id), ...(o.changedHints ? { latestForecastChanged: changed } : {}), plan });
 
     // ---- apply: fails now and then (the plan rolls back), else adopted as the loop adopts it
     const fail = round.plan.actions.length > 0 && (k === 25 || k === 75 || (k > 5 && rng.next() < 0.04));

@@ -9,16 +9,18 @@ import { runMarketsScenario, SCENARIO_TICKS, type TickDigest } from './markets-e
 
 const fixture = JSON.parse(readFileSync(new URL('./fixtures/markets-equivalence.json', import.meta.url), 'utf8')) as { recordedAt: string; ticks: TickDigest[] };
 
-test(`the market runtime's plan, audit, events, ledger, multipliers, credits, auction and store match the recorded run tick by tick (${SCENARIO_TICKS} ticks)`, async () => {
-  const got = await runMarketsScenario();
-  assert.equal(got.length, fixture.ticks.length);
-  for (let k = 0; k < got.length; k++) {
-    const g = got[k]!;
-    const want = fixture.ticks[k]!;
-    const parts = (Object.keys(want) as Array<keyof TickDigest>).filter((p) => p !== 'tick' && p !== 'counts' && g[p] !== want[p]);
-    assert.deepEqual(parts, [], `tick ${k}: ${parts.join(', ')} differ from the run recorded at ${fixture.recordedAt} (counts now ${JSON.stringify(g.counts)}, then ${JSON.stringify(want.counts)})`);
-  }
-  // the scenario exercises what it says it does
-  const sum = (key: string) => got.reduce((s, t) => s + (t.counts[key] ?? 0), 0);
-  for (const key of ['throttled', 'restored', 'preempted', 'notices', 'bidEvents', 'spot', 'failed']) assert.ok(sum(key) > 0, `the scenario has ${key}`);
-});
+for (const changedHints of [false, true]) {
+  test(`the market runtime's plan, audit, events, ledger, multipliers, credits, auction and store match the recorded run tick by tick (${SCENARIO_TICKS} ticks${changedHints ? ', the loop saying which forecasts changed' : ''})`, async () => {
+    const got = await runMarketsScenario({ changedHints });
+    assert.equal(got.length, fixture.ticks.length);
+    for (let k = 0; k < got.length; k++) {
+      const g = got[k]!;
+      const want = fixture.ticks[k]!;
+      const parts = (Object.keys(want) as Array<keyof TickDigest>).filter((p) => p !== 'tick' && p !== 'counts' && g[p] !== want[p]);
+      assert.deepEqual(parts, [], `tick ${k}: ${parts.join(', ')} differ from the run recorded at ${fixture.recordedAt} (counts now ${JSON.stringify(g.counts)}, then ${JSON.stringify(want.counts)})`);
+    }
+    // the scenario exercises what it says it does
+    const sum = (key: string) => got.reduce((s, t) => s + (t.counts[key] ?? 0), 0);
+    for (const key of ['throttled', 'restored', 'preempted', 'notices', 'bidEvents', 'spot', 'failed']) assert.ok(sum(key) > 0, `the scenario has ${key}`);
+  });
+}

@@ -46,7 +46,7 @@ import { account, SYSTEM, type JournalEntry, type Ledger } from '../../policy/ma
 import { kv } from '../../policy/markets/reasons.js';
 import type { ManagedInstance } from '../control-loop.js';
 import { auctionBid, bidFromJson, bidToJson, flatDemand, spotAllocation, type BidJson } from './auction-bids.js';
-import { InstanceSlots } from './instance-slots.js';
+import { InstanceSlots, LatestForecasts, type ForecastSlot } from './instance-slots.js';
 import type { MarketAudit, MarketComponent, MarketRestoreContext, MarketTickContext, MarketTickOutput, RemovalCause, StoreWrite } from './types.js';
 import type { EventType } from '../events.js';
 
@@ -221,7 +221,8 @@ export class AuctionComponent implements MarketComponent {
   /** Residents the auction counts but does not own: instance -> host, and the forecast time last passed. */
   private readonly background = new Map<string, Background>();
   /** Per instance of the loop, its background record (for the pass over every instance each round). */
-  private readonly slots = new InstanceSlots<{ m: ManagedInstance | null; bg: Background | undefined }>((_id, m) => ({ m, bg: undefined }));
+  private readonly slots = new InstanceSlots<ForecastSlot & { bg: Background | undefined }>((_id, m) => ({ m, bg: undefined, lf: undefined, lfEpoch: -1 }));
+  private readonly latest = new LatestForecasts();
   /** Instance ids the store knows, with their tenant (an admission may not take another tenant's id). */
   private readonly ids = new Map<string, string>();
   private readonly forecastAt = new Map<string, number>();
@@ -340,6 +341,7 @@ export class AuctionComponent implements MarketComponent {
 
   tick(ctx: MarketTickContext, out: MarketTickOutput): void {
     this.ticks++;
+    this.latest.begin(ctx, this.slots);
     this.ensureMarket(ctx);
     this.mergeBids();
     if ((this.ticks - 1) % this.everyTicks === 0) this.runRound(ctx, out);
@@ -470,7 +472,7 @@ export class AuctionComponent implements MarketComponent {
           s.hostId = hostId;
           this.dirty = true;
         }
-        const f = ctx.latestForecast(id);
+        const f = this.latest.of(ctx, slot, id);
         if (f && (f.cpu || f.memory) && this.forecastAt.get(id) !== f.madeAtMs) {
           this.forecastAt.set(id, f.madeAtMs);
           const p = s.profile;
@@ -482,7 +484,7 @@ export class AuctionComponent implements MarketComponent {
       seen++;
       let bg = slot.bg;
       if (bg === undefined || !bg.alive) bg = slot.bg = this.background.get(id);
-      const f = ctx.latestForecast(id);
+      const f = this.latest.of(ctx, slot, id);
       const fAt = f && (f.cpu || f.memory) ? f.madeAtMs : -1;
       if (!bg) {
         market.adopt({ bid: residentBid(m, residentDemand(m, f?.cpu, f?.memory)), hostId, startedAtMs: ctx.nowMs, billedToMs: ctx.nowMs, billCarry: 0, notice: null });

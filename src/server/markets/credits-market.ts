@@ -30,7 +30,7 @@ import { account, MILLICREDITS_PER_CREDIT, type Ledger } from '../../policy/mark
 import { kv, MR } from '../../policy/markets/reasons.js';
 import type { ManagedInstance } from '../control-loop.js';
 import { creditLabelsOf, type CreditSpec } from './credit-labels.js';
-import { InstanceSlots, type InstanceSlot } from './instance-slots.js';
+import { InstanceSlots, LatestForecasts, type ForecastSlot } from './instance-slots.js';
 import type { MarketMetrics } from './metrics.js';
 import type { MarketComponent, MarketRestoreContext, MarketTickContext, MarketTickOutput, RemovalCause } from './types.js';
 
@@ -113,7 +113,7 @@ interface HostNeed {
 }
 
 /** What the per-tick pass over every placed instance keeps per instance (caches of what is found by id). */
-interface Slot extends InstanceSlot {
+interface Slot extends ForecastSlot {
   readonly id: string;
   /** Its record in `multipliers` (passed back each tick). */
   mult: MultiplierRecord | undefined;
@@ -127,6 +127,9 @@ interface Slot extends InstanceSlot {
   /** Its host's demand sums (found by id when the host changes). */
   hostId: string | null;
   host: HostNeed | undefined;
+  /** The tick stamp of the last pass that met it placed, and its CPU usage then. */
+  seen: number;
+  usage: number;
 }
 
 /** The multiplier of an instance as the API shows it. */
@@ -170,6 +173,8 @@ export class CreditsMarket implements MarketComponent {
   private readonly recent = new Map<string, Recent>();
   /** The Recent of the k-th accrual of the last tick, with the handle it was for. */
   private readonly recentAt: Array<{ h: CreditHandle; x: Recent }> = [];
+  /** The instance record of the j-th instance of the book, with its handle (InstanceSlots' idea: kept by position). */
+  private readonly burstAt: Array<{ h: CreditHandle; s: Slot }> = [];
   private readonly specs = new Map<string, CreditSpec>();
   private readonly pre: Required<PreemptionOptions>;
   private readonly recentSteps: number;
@@ -182,7 +187,8 @@ export class CreditsMarket implements MarketComponent {
   /** Predicted demand (quantile `preemption.level` of the next step) per forecast: a forecast lives several ticks. */
   private readonly predicted = new WeakMap<ProbForecast, number>();
   /** Per placed instance, for the pass over every instance each tick. */
-  private readonly slots = new InstanceSlots<Slot>((id, m) => ({ m, id, mult: undefined, bondAccount: account.bonds(id), bondUnits: 0, bondVersion: -1, qOf: null, q: NaN, hostId: null, host: undefined }));
+  private readonly slots = new InstanceSlots<Slot>((id, m) => ({ m, id, lf: undefined, lfEpoch: -1, mult: undefined, bondAccount: account.bonds(id), bondUnits: 0, bondVersion: -1, qOf: null, q: NaN, hostId: null, host: undefined, seen: 0, usage: NaN }));
+  private readonly latest = new LatestForecasts();
   /** Demand sums per host (reset each tick by their stamp). */
   private readonly hostNeeds = new Map<string, HostNeed>();
   private stamp = 0;
@@ -291,6 +297,7 @@ export class CreditsMarket implements MarketComponent {
     this.stepMs = ctx.stepMs;
     const nowMs = ctx.nowMs;
     const metrics = this.o.metrics;
+    this.latest.begin(ctx, this.slots);
     if (this.reconcileAtFirstTick) {
       this.reconcileAtFirstTick = false;
       for (const id of this.orphans) if (this.book.has(id)) this.book.terminate(id, nowMs);
@@ -307,48 +314,8 @@ export class CreditsMarket implements MarketComponent {
       else if (a.kind === 'migrate') migrating.add(a.instance);
     }
 
-    // 1. credits (the book's instances in launch order, held by handle: no lookup by id in the book)
-    let b = 0;
-    for (const h of this.book.handles()) {
-      const id = h.id;
-      const m = ctx.instances.get(id);
-      if (!m || m.state.hostId === null) continue;
-      const st = h.state;
-      if (!st.running) continue;
-      const usage = m.state.lastUsage.cpu;
-      const demand = Number.isFinite(usage) && usage > 0 ? usage : 0;
-      const r = this.book.accrueHandle(h, nowMs, ctx.stepMs, demand);
-      if (!Number.isFinite(usage)) r.reasons.push(CR.NO_USAGE_SAMPLE);
-      this.record(b++, h, r);
-      if (metrics) {
-        metrics.creditsEarned.inc(r.earnedCredits);
-        metrics.creditsSpent.inc(r.usedCredits);
-        if (r.chargedMicros > 0) metrics.surplusChargedMicrocredits.inc(r.chargedMicros);
-      }
-      const caps = this.caps.get(id);
-      if (st.mode === 'standard' && r.throttledMillicores > 0) {
-        const cpu = Math.max(1, r.grantedMillicores);
-        if (!caps?.credit) {
-          const c = caps ?? { uncappedCpu: policyResize.get(id) ?? m.state.allocation.cpu };
-          c.credit = { cpu, reasons: [CR.CREDIT_THROTTLE, ...r.reasons], sinceMs: nowMs };
-          this.caps.set(id, c);
-          out.event('credits', { instance: id, change: 'throttled', capMillicores: cpu, balanceMillicredits: r.balanceMillicredits, reasons: c.credit.reasons }, m.tenant);
-        } else if (cpu < caps.credit.cpu) {
-          caps.credit = { cpu, reasons: [CR.CREDIT_THROTTLE, ...r.reasons], sinceMs: caps.credit.sinceMs };
-        }
-      } else if (caps?.credit) {
-        const lift = this.o.liftMillicredits ?? Math.ceil(((st.cls.maxMillicores - st.cls.baselineMillicores) * ctx.stepMs) / MCMS_PER_MILLICREDIT);
-        if (st.mode === 'unlimited' || r.balanceMillicredits >= Math.min(lift, st.cls.capMillicredits)) {
-          delete caps.credit;
-          out.event('credits', { instance: id, change: 'restored', balanceMillicredits: r.balanceMillicredits, reasons: [CR.CREDITS_RESTORED, kv('balanceMillicredits', r.balanceMillicredits)] }, m.tenant);
-          this.release(ctx, out, id, m, caps, [CR.CREDITS_RESTORED, kv('balanceMillicredits', r.balanceMillicredits), kv('liftMillicredits', lift)], policyResize, migrating);
-        }
-      }
-    }
-
-    if (this.recentAt.length > b) this.recentAt.length = b;
-
-    // 2. multipliers, and each host's observed and predicted demand (one pass)
+    // 2. (before 1: it reads nothing the accruals change, and 1 finds the instances through it)
+    // multipliers, and each host's observed and predicted demand (one pass)
     const level = this.pre.level;
     const enabled = this.pre.enabled;
     const ledger = this.book.ledger;
@@ -362,7 +329,9 @@ export class CreditsMarket implements MarketComponent {
       if (hid === null) continue;
       const s = this.slots.at(k++, id, m);
       const usage = m.state.lastUsage.cpu;
-      const f = ctx.latestForecast(id)?.cpu ?? ctx.forecasts.get(id)?.cpu ?? null;
+      s.seen = stamp;
+      s.usage = usage;
+      const f = this.latest.of(ctx, s, id)?.cpu ?? ctx.forecasts.get(id)?.cpu ?? null;
       if (s.bondVersion !== bondVersion) {
         s.bondUnits = ledger.balance(s.bondAccount, 'bond');
         s.bondVersion = bondVersion;
@@ -403,6 +372,58 @@ export class CreditsMarket implements MarketComponent {
       h.predicted += predicted;
     }
     this.slots.end(k);
+
+    // 1. credits (the book's instances in launch order, held by handle: no lookup by id in the book)
+    // (the pass over the instances came first: an instance placed now has a record seen at this tick)
+    let b = 0;
+    let j = 0;
+    for (const h of this.book.handles()) {
+      const id = h.id;
+      const c = this.burstAt[j];
+      let s: Slot | undefined;
+      if (c !== undefined && c.h === h && c.s.m !== null) s = c.s;
+      else {
+        s = this.slots.get(id);
+        if (s) this.burstAt[j] = { h, s };
+      }
+      j++;
+      if (s === undefined || s.seen !== stamp) continue; // not in the loop, or not placed
+      const m = s.m!;
+      const st = h.state;
+      if (!st.running) continue;
+      const usage = s.usage;
+      const demand = Number.isFinite(usage) && usage > 0 ? usage : 0;
+      const r = this.book.accrueHandle(h, nowMs, ctx.stepMs, demand);
+      if (!Number.isFinite(usage)) r.reasons.push(CR.NO_USAGE_SAMPLE);
+      this.record(b++, h, r);
+      if (metrics) {
+        metrics.creditsEarned.inc(r.earnedCredits);
+        metrics.creditsSpent.inc(r.usedCredits);
+        if (r.chargedMicros > 0) metrics.surplusChargedMicrocredits.inc(r.chargedMicros);
+      }
+      const caps = this.caps.get(id);
+      if (st.mode === 'standard' && r.throttledMillicores > 0) {
+        const cpu = Math.max(1, r.grantedMillicores);
+        if (!caps?.credit) {
+          const c = caps ?? { uncappedCpu: policyResize.get(id) ?? m.state.allocation.cpu };
+          c.credit = { cpu, reasons: [CR.CREDIT_THROTTLE, ...r.reasons], sinceMs: nowMs };
+          this.caps.set(id, c);
+          out.event('credits', { instance: id, change: 'throttled', capMillicores: cpu, balanceMillicredits: r.balanceMillicredits, reasons: c.credit.reasons }, m.tenant);
+        } else if (cpu < caps.credit.cpu) {
+          caps.credit = { cpu, reasons: [CR.CREDIT_THROTTLE, ...r.reasons], sinceMs: caps.credit.sinceMs };
+        }
+      } else if (caps?.credit) {
+        const lift = this.o.liftMillicredits ?? Math.ceil(((st.cls.maxMillicores - st.cls.baselineMillicores) * ctx.stepMs) / MCMS_PER_MILLICREDIT);
+        if (st.mode === 'unlimited' || r.balanceMillicredits >= Math.min(lift, st.cls.capMillicredits)) {
+          delete caps.credit;
+          out.event('credits', { instance: id, change: 'restored', balanceMillicredits: r.balanceMillicredits, reasons: [CR.CREDITS_RESTORED, kv('balanceMillicredits', r.balanceMillicredits)] }, m.tenant);
+          this.release(ctx, out, id, m, caps, [CR.CREDITS_RESTORED, kv('balanceMillicredits', r.balanceMillicredits), kv('liftMillicredits', lift)], policyResize, migrating);
+        }
+      }
+    }
+
+    if (this.recentAt.length > b) this.recentAt.length = b;
+    if (this.burstAt.length > j) this.burstAt.length = j;
 
     // 3. preemption: ends of holds, then shortfalls
     for (const [id, c] of this.caps) {

@@ -7,6 +7,8 @@
 // A record only caches what can be found by id (the component's own maps stay the truth), so a
 // record met again under a new object is still right.
 import type { ManagedInstance } from '../control-loop.js';
+import type { LatestForecast } from '../forecasters.js';
+import type { MarketTickContext } from './types.js';
 
 export interface InstanceSlot {
   /** The instance object this record was last met with (null once deleted). */
@@ -30,6 +32,11 @@ export class InstanceSlots<S extends InstanceSlot> {
     return r;
   }
 
+  /** The record of an instance, when it has one. */
+  get(id: string): S | undefined {
+    return this.byId.get(id);
+  }
+
   /** Ends a pass over `n` instances. */
   end(n: number): void {
     if (this.aligned.length > n) this.aligned.length = n;
@@ -41,5 +48,47 @@ export class InstanceSlots<S extends InstanceSlot> {
     if (!s) return;
     s.m = null;
     this.byId.delete(id);
+  }
+}
+
+/** A record that keeps its instance's latest forecast (see LatestForecasts). */
+export interface ForecastSlot extends InstanceSlot {
+  lf: LatestForecast | undefined;
+  /** The LatestForecasts epoch `lf` was read in; -1: stale. */
+  lfEpoch: number;
+}
+
+/**
+ * Every instance's latest forecast, read each tick, looked up only when it may have changed: with
+ * the tick's `latestForecastChanged` (MarketTickContext), an instance not listed keeps the
+ * forecast its record holds. A tick without the list trusts nothing: every read looks up, and
+ * records not read in that tick are never trusted again (a new epoch).
+ */
+export class LatestForecasts {
+  private epoch = 0;
+  private trust = false;
+
+  /** At the start of every tick of the component (also ticks where it reads nothing). */
+  begin(ctx: MarketTickContext, slots: InstanceSlots<ForecastSlot>): void {
+    const changed = ctx.latestForecastChanged;
+    if (!changed) {
+      this.epoch++;
+      this.trust = false;
+      return;
+    }
+    this.trust = true;
+    for (const id of changed) {
+      const s = slots.get(id);
+      if (s) s.lfEpoch = -1;
+    }
+  }
+
+  /** The latest forecast of the instance `s` is the record of (`ctx.latestForecast(id)`). */
+  of(ctx: MarketTickContext, s: ForecastSlot, id: string): LatestForecast | undefined {
+    if (this.trust && s.lfEpoch === this.epoch) return s.lf;
+    const lf = ctx.latestForecast(id);
+    s.lf = lf;
+    s.lfEpoch = this.epoch;
+    return lf;
   }
 }

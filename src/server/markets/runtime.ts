@@ -51,6 +51,8 @@ export interface MarketTickInput {
   hosts: ReadonlyMap<string, ManagedHost>;
   forecasts: Forecasts;
   latestForecast(id: string): LatestForecast | undefined;
+  /** MarketTickContext.latestForecastChanged: the instances whose latest forecast was made this tick. */
+  latestForecastChanged?: readonly string[];
   plan: Plan;
 }
 
@@ -149,6 +151,8 @@ export class MarketRuntime {
   private readonly flushEvery: number;
   private readonly netted: ReadonlySet<string>;
   private ticksSinceFlush = 0;
+  /** The loop tick of the last round (NaN before the first). */
+  private lastTick = NaN;
   /** A pending entry is not routine: write at the next commit. */
   private urgent = false;
 
@@ -274,6 +278,9 @@ export class MarketRuntime {
   tick(input: MarketTickInput): MarketRound {
     this.clockMs += this.stepMs;
     this.ticksSinceFlush++;
+    // the forecasts changed at this tick say what changed since the last round only when that was the previous tick
+    const consecutive = input.tick === this.lastTick + 1;
+    this.lastTick = input.tick;
     const ctx: MarketTickContext = {
       tick: input.tick,
       nowMs: this.clockMs,
@@ -286,6 +293,7 @@ export class MarketRuntime {
       hosts: input.hosts,
       forecasts: input.forecasts,
       latestForecast: input.latestForecast,
+      ...(input.latestForecastChanged && consecutive ? { latestForecastChanged: input.latestForecastChanged } : {}),
       plan: input.plan,
     };
     const proposed: Array<{ action: Action; hooks?: ActionHooks }> = [];
@@ -446,9 +454,12 @@ export function mergePlan(
   const hooks = new Map<Action, ActionHooks[]>();
   if (proposed.length === 0 && caps.size === 0) return { plan: policyPlan, hooks };
   const actions: Action[] = policyPlan.actions.slice();
+  // where the plan resizes each instance the markets touch (the last resize of it; only those are ever looked up)
+  const touched = new Set<string>(caps.keys());
+  for (const p of proposed) if (p.action.kind === 'resize') touched.add(p.action.instance);
   const resizeAt = new Map<string, number>();
   actions.forEach((a, k) => {
-    if (a.kind === 'resize') resizeAt.set(a.instance, k);
+    if (a.kind === 'resize' && touched.has(a.instance)) resizeAt.set(a.instance, k);
   });
   const addHook = (a: Action, h: ActionHooks | undefined) => {
     if (!h) return;

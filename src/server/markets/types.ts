@@ -51,6 +51,13 @@ export interface MarketTickContext {
   readonly forecasts: Forecasts;
   /** The loop's latest forecast of an instance, with when it was made. */
   latestForecast(id: string): LatestForecast | undefined;
+  /**
+   * The instances whose latest forecast was made at this tick. When given, `latestForecast` of
+   * any other instance returns what it returned at the previous tick (the same object, or
+   * undefined), so a component reading every instance's forecast each tick may keep them and look
+   * up only these (LatestForecasts in instance-slots.ts). Absent: no such promise.
+   */
+  readonly latestForecastChanged?: readonly string[];
   /** The policy's plan of this tick, before the markets' actions are merged in (read only). */
   readonly plan: Readonly<Plan>;
 }
