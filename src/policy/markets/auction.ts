@@ -710,11 +710,15 @@ export class SpotMarket {
       // Sums from scratch (no drift from incremental updates); a host whose sums already are that is skipped.
       for (const hs of this.hosts.values()) if (!hs.fresh) this.rebuildSums(hs);
     }
-    for (const [id, ru] of this.runningMap) {
-      const obs = input.observed?.get(id);
-      const reqCpu = ru.bid.request.cpu;
-      if (obs?.cpu !== undefined && Number.isFinite(obs.cpu) && reqCpu > 0) {
-        ru.lowRounds = obs.cpu / reqCpu < o.lowUtilisation.threshold ? ru.lowRounds + 1 : 0;
+    // (each running instance with an observation, found from the observations: most have none)
+    if (input.observed) {
+      for (const [id, obs] of input.observed) {
+        const ru = this.runningMap.get(id);
+        if (!ru) continue;
+        const reqCpu = ru.bid.request.cpu;
+        if (obs?.cpu !== undefined && Number.isFinite(obs.cpu) && reqCpu > 0) {
+          ru.lowRounds = obs.cpu / reqCpu < o.lowUtilisation.threshold ? ru.lowRounds + 1 : 0;
+        }
       }
     }
     // interference totals only (the reasons of `interference` are not needed here)
