@@ -60,7 +60,6 @@ class HostSums implements Amounts {
  */
 class PlanningFleet implements FleetView {
   ctx!: DecideContext;
-  readonly hostById = new Map<string, HostState>();
   /**
    * Instances by slot (their index in the snapshot's array; ids are unique) and each id's slot:
    * per-instance state lives in arrays, so a round over a large fleet costs few map look-ups.
@@ -93,7 +92,10 @@ class PlanningFleet implements FleetView {
   /** Per position: the sums of planned allocations; `sums`: their views by host id. */
   private readonly cpuSums: Float64Array;
   private readonly memorySums: Float64Array;
-  private readonly sums = new Map<string, Amounts>();
+  private readonly sums: HostSums[];
+  /** The last host id looked up and its position (plugins ask about one host several times in a row). */
+  private lastId: string | null = null;
+  private lastPos = -1;
   /** Hosts in id order (the snapshot's objects) and each id's position in it. */
   readonly sorted: readonly HostState[];
   readonly pos: ReadonlyMap<string, number>;
@@ -114,7 +116,6 @@ class PlanningFleet implements FleetView {
   constructor(
     readonly overcommit: boolean,
     readonly order: HostOrder,
-    hosts: readonly HostState[],
   ) {
     this.sorted = order.sorted;
     this.pos = order.pos;
@@ -126,8 +127,7 @@ class PlanningFleet implements FleetView {
     this.count = new Int32Array(n);
     this.cpuSums = new Float64Array(n);
     this.memorySums = new Float64Array(n);
-    for (const h of hosts) this.hostById.set(h.id, h);
-    for (let p = 0; p < n; p++) this.sums.set(this.sorted[p]!.id, new HostSums(this.cpuSums, this.memorySums, p));
+    this.sums = this.sorted.map((_, p) => new HostSums(this.cpuSums, this.memorySums, p));
   }
 
   /**
@@ -215,18 +215,31 @@ class PlanningFleet implements FleetView {
   }
 
   host(id: string): HostState | undefined {
-    const h = this.hostById.get(id);
-    return h ? { ...h, on: this.isOn(this.pos.get(id)!) } : undefined;
+    const p = this.posOf(id);
+    return p >= 0 ? { ...this.sorted[p]!, on: this.isOn(p) } : undefined;
   }
   instance(id: string): InstanceState | undefined {
     const k = this.slotOf.get(id);
     return k === undefined ? undefined : this.insts[k];
   }
   instancesOn(hostId: string): InstanceState[] {
-    const p = this.pos.get(hostId);
+    const p = this.posOf(hostId);
     const out: InstanceState[] = [];
-    if (p !== undefined) for (let k = this.head[p]!; k >= 0; k = this.nextOnHost[k]!) out.push(this.insts[k]!);
+    if (p >= 0) for (let k = this.head[p]!; k >= 0; k = this.nextOnHost[k]!) out.push(this.insts[k]!);
     return out;
+  }
+  /** Position of a host by id (-1 = not a host of this fleet). */
+  posOf(id: string): number {
+    if (id === this.lastId) return this.lastPos;
+    const p = this.pos.get(id) ?? -1;
+    this.lastId = id;
+    this.lastPos = p;
+    return p;
+  }
+  /** A host (the snapshot's object) by id. */
+  hostOf(id: string): HostState | undefined {
+    const p = this.posOf(id);
+    return p >= 0 ? this.sorted[p] : undefined;
   }
   /** Number of instances planned on the host at a position. */
   countAt(p: number): number {
@@ -248,11 +261,12 @@ class PlanningFleet implements FleetView {
     return this.allocs[k]!;
   }
   allocatedOn(hostId: string): Amounts {
-    return this.sums.get(hostId) ?? { cpu: 0, memory: 0 };
+    const p = this.posOf(hostId);
+    return p >= 0 ? this.sums[p]! : { cpu: 0, memory: 0 };
   }
 
   attachAt(k: number, hostId: string): void {
-    this.attachAtPos(k, this.pos.get(hostId)!);
+    this.attachAtPos(k, this.posOf(hostId));
   }
   private attachAtPos(k: number, p: number): void {
     this.link(k, p);
@@ -299,7 +313,7 @@ class PlanningFleet implements FleetView {
     this.allocs[k] = next;
   }
   setOn(hostId: string, on: boolean): void {
-    const p = this.pos.get(hostId)!;
+    const p = this.posOf(hostId);
     this.onAt[p] = on ? 1 : 0;
     this.touch(p);
   }
@@ -539,7 +553,7 @@ export class PolicyRunner {
     }
 
     const order = this.orderOf(snapshot.hosts);
-    if (!this.planning || this.planning.order !== order) this.planning = new PlanningFleet(this.profile.overcommit, order, snapshot.hosts);
+    if (!this.planning || this.planning.order !== order) this.planning = new PlanningFleet(this.profile.overcommit, order);
     const fleet = this.planning;
     fleet.begin(ctx);
     const instances = snapshot.instances;
@@ -666,7 +680,7 @@ export class PolicyRunner {
 
     /** Scales down one resource on a host until the allocations fit (overcommit off). */
     const capHost = (hostId: string): void => {
-      const host = fleet.hostById.get(hostId)!;
+      const host = fleet.hostOf(hostId)!;
       const sum = fleet.allocatedOn(hostId);
       for (const key of ['cpu', 'memory'] as const) {
         const cap = host.capacity[key];
@@ -683,7 +697,7 @@ export class PolicyRunner {
     };
 
     const overAllocated = (hostId: string): boolean => {
-      const host = fleet.hostById.get(hostId)!;
+      const host = fleet.hostOf(hostId)!;
       const s = fleet.allocatedOn(hostId);
       return s.cpu > host.capacity.cpu + 1e-9 || s.memory > host.capacity.memory + 1e-9;
     };
