@@ -160,6 +160,9 @@ export function simulateCohort(series: readonly TraceSeries[], opts: CohortOptio
   const lastHostId: Array<string | null> = new Array(instances.length).fill(null);
   const lastHostIndex = new Int32Array(instances.length);
   fleet?.useSlots(instances.map((i) => i.id));
+  fleet?.useHostSlots(hosts.length);
+  // host capacities are copies made above, never changed
+  const hostCpuCapacity = Float64Array.from(hosts, (h) => h.capacity.cpu);
   const usageNow: Amounts = { cpu: NaN, memory: NaN };
   const allocNow: Amounts = { cpu: NaN, memory: NaN };
   // Usage of the next BLOCK steps of every instance, by slot (copied from the series every BLOCK
@@ -276,7 +279,7 @@ export function simulateCohort(series: readonly TraceSeries[], opts: CohortOptio
       for (let j = 0; j < hosts.length; j++) {
         const h = hosts[j]!;
         if (h.on) on++;
-        fleet.hostStep(h.id, h.on, hostDemand[j]!, h.capacity.cpu);
+        fleet.hostStepAt(j, h.on, hostDemand[j]!, hostCpuCapacity[j]!);
       }
       fleet.hostsOn.push(on);
     }

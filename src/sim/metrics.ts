@@ -102,8 +102,14 @@ export class FleetMetrics {
   migrations = 0;
   shutdowns = 0;
   failedPlans = 0;
-  private readonly hostActive = new Map<string, number>();
-  private readonly hostOverloaded = new Map<string, number>();
+  /**
+   * Per host slot (`hostStepAt`; `hostStep` gives each new id the next slot): steps on and steps
+   * overloaded, and the slots in the order of their first step on (SLATAH's mean runs in it).
+   */
+  private hostActive = new Int32Array(0);
+  private hostOverloaded = new Int32Array(0);
+  private readonly activated: number[] = [];
+  private readonly hostSlotOf = new Map<string, number>();
   private readonly cpuRequested = new Map<string, number>();
   private readonly cpuDegraded = new Map<string, number>();
   /** Hosts powered on at each step. */
@@ -137,11 +143,37 @@ export class FleetMetrics {
     this.slotSeen[slot] = 1;
   }
 
+  /** Hosts by slot 0 .. count - 1, for `hostStepAt` (a fleet's hosts by index). */
+  useHostSlots(count: number): void {
+    if (count > this.hostActive.length) this.growHostSlots(count);
+  }
+
+  private growHostSlots(count: number): void {
+    const active = new Int32Array(Math.max(count, 2 * this.hostActive.length));
+    const overloaded = new Int32Array(active.length);
+    active.set(this.hostActive);
+    overloaded.set(this.hostOverloaded);
+    this.hostActive = active;
+    this.hostOverloaded = overloaded;
+  }
+
+  /** One step of the host with this id (slots given by first sight; not mixed with `hostStepAt`). */
   hostStep(hostId: string, on: boolean, cpuDemand: number, cpuCapacity: number): void {
+    let slot = this.hostSlotOf.get(hostId);
+    if (slot === undefined) {
+      slot = this.hostSlotOf.size;
+      this.hostSlotOf.set(hostId, slot);
+      if (slot >= this.hostActive.length) this.growHostSlots(slot + 1);
+    }
+    this.hostStepAt(slot, on, cpuDemand, cpuCapacity);
+  }
+
+  /** One step of the host in a slot (after `useHostSlots`, or a slot `hostStep` gave). */
+  hostStepAt(slot: number, on: boolean, cpuDemand: number, cpuCapacity: number): void {
     if (!on) return;
     this.hostSteps++;
-    this.hostActive.set(hostId, (this.hostActive.get(hostId) ?? 0) + 1);
-    if (cpuCapacity > 0 && cpuDemand >= cpuCapacity) this.hostOverloaded.set(hostId, (this.hostOverloaded.get(hostId) ?? 0) + 1);
+    if (this.hostActive[slot]!++ === 0) this.activated.push(slot);
+    if (cpuCapacity > 0 && cpuDemand >= cpuCapacity) this.hostOverloaded[slot]!++;
     this.energyJ += powerWatts(cpuCapacity > 0 ? cpuDemand / cpuCapacity : 0) * this.stepSeconds;
   }
 
@@ -160,9 +192,8 @@ export class FleetMetrics {
   get slatah(): number {
     let s = 0;
     let n = 0;
-    for (const [h, active] of this.hostActive) {
-      if (active <= 0) continue;
-      s += (this.hostOverloaded.get(h) ?? 0) / active;
+    for (const h of this.activated) {
+      s += this.hostOverloaded[h]! / this.hostActive[h]!;
       n++;
     }
     return n > 0 ? s / n : 0;
