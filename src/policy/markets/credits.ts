@@ -23,7 +23,7 @@
 // the step result also gives the gross earned and used amounts.
 import { z } from 'zod';
 import { InputError, ValidationError, type Issue } from '../../core/errors.js';
-import { account, Ledger, MILLICREDITS_PER_CREDIT, SYSTEM, type BalanceCell, type CommitResult } from './ledger.js';
+import { account, Ledger, MILLICREDITS_PER_CREDIT, SYSTEM, type BalanceCell, type CommitResult, type Move } from './ledger.js';
 import { kv, MR } from './reasons.js';
 
 /** Millicore-milliseconds per milli-credit (1 credit = 1,000 millicores x 60,000 ms). */
@@ -201,6 +201,8 @@ export class CreditBook {
   readonly classes: Map<string, CompiledClass>;
   readonly options: CompiledCreditOptions;
   private readonly instances = new Map<string, Inst>();
+  /** `handles()` (null: to be built again). */
+  private handleList: Inst[] | null = null;
 
   constructor(
     readonly ledger: Ledger = new Ledger(),
@@ -234,6 +236,7 @@ export class CreditBook {
   private add(s: CreditInstanceState): void {
     const creditsAccount = account.credits(s.id);
     const surplusAccount = account.surplus(s.id);
+    this.handleList = null;
     this.instances.set(s.id, { id: s.id, state: s, book: this, creditsAccount, surplusAccount, credits: this.ledger.cell(creditsAccount, 'credit'), surplus: this.ledger.cell(surplusAccount, 'credit') });
   }
 
@@ -278,46 +281,75 @@ export class CreditBook {
     return this.accrueInst(this.inst(id), nowMs, stepMs, demandMillicores);
   }
 
-  /** Each instance's handle in launch order (live: no copy), for a loop over every instance each step. */
-  handles(): IterableIterator<CreditHandle> {
-    return this.instances.values();
+  /**
+   * Each instance's handle in launch order, for a loop over every instance each step (the same
+   * array until an instance is launched or terminated: do not change it).
+   */
+  handles(): readonly CreditHandle[] {
+    return (this.handleList ??= [...this.instances.values()]);
   }
 
-  /** `accrue` for a handle from `handles()` (the same step, without the lookup by id). */
-  accrueHandle(h: CreditHandle, nowMs: number, stepMs: number, demandMillicores: number): AccrualResult {
+  /**
+   * `accrue` for a handle from `handles()` (the same step, without the lookup by id). With `into`
+   * (a result this book returned before), the result is written into it, its reasons array
+   * included, instead of a new one (a loop over every instance each step keeps one per instance).
+   */
+  accrueHandle(h: CreditHandle, nowMs: number, stepMs: number, demandMillicores: number, into?: AccrualResult): AccrualResult {
     const inst = h as Inst;
     if (inst.book !== this) throw new InputError(`credit instance "${h.id}" is not in this book (terminated?)`, { field: 'instance' });
-    return this.accrueInst(inst, nowMs, stepMs, demandMillicores);
+    return this.accrueInst(inst, nowMs, stepMs, demandMillicores, into);
   }
 
-  private accrueInst(inst: Inst, nowMs: number, stepMs: number, demandMillicores: number): AccrualResult {
+  private accrueInst(inst: Inst, nowMs: number, stepMs: number, demandMillicores: number, into?: AccrualResult): AccrualResult {
     const s = inst.state;
     const id = s.id;
     if (!Number.isSafeInteger(stepMs) || stepMs <= 0) throw new InputError(`stepMs must be a positive whole number of milliseconds, got ${stepMs}`, { field: 'stepMs' });
     if (!Number.isFinite(demandMillicores) || demandMillicores < 0) {
       throw new InputError(`demand of "${id}" must be a finite number >= 0 millicores, got ${demandMillicores}`, { field: 'demandMillicores' });
     }
-    const reasons: string[] = [];
     const cls = s.cls;
     const demand = Math.min(cls.maxMillicores, Math.round(demandMillicores));
     const K = MCMS_PER_MILLICREDIT;
-    const r: AccrualResult = {
-      id,
-      demandMillicores: demand,
-      grantedMillicores: demand,
-      throttledMillicores: 0,
-      earnedCredits: 0,
-      usedCredits: 0,
-      balanceDeltaMillicredits: 0,
-      discardedMillicredits: 0,
-      surplusSpentMillicredits: 0,
-      surplusRepaidMillicredits: 0,
-      surplusChargedMillicredits: 0,
-      chargedMicros: 0,
-      balanceMillicredits: 0,
-      surplusMillicredits: 0,
-      reasons,
-    };
+    let r: AccrualResult;
+    let reasons: string[];
+    if (into) {
+      r = into;
+      reasons = r.reasons;
+      reasons.length = 0;
+      r.id = id;
+      r.demandMillicores = demand;
+      r.grantedMillicores = demand;
+      r.throttledMillicores = 0;
+      r.earnedCredits = 0;
+      r.usedCredits = 0;
+      r.balanceDeltaMillicredits = 0;
+      r.discardedMillicredits = 0;
+      r.surplusSpentMillicredits = 0;
+      r.surplusRepaidMillicredits = 0;
+      r.surplusChargedMillicredits = 0;
+      r.chargedMicros = 0;
+      r.balanceMillicredits = 0;
+      r.surplusMillicredits = 0;
+    } else {
+      reasons = [];
+      r = {
+        id,
+        demandMillicores: demand,
+        grantedMillicores: demand,
+        throttledMillicores: 0,
+        earnedCredits: 0,
+        usedCredits: 0,
+        balanceDeltaMillicredits: 0,
+        discardedMillicredits: 0,
+        surplusSpentMillicredits: 0,
+        surplusRepaidMillicredits: 0,
+        surplusChargedMillicredits: 0,
+        chargedMicros: 0,
+        balanceMillicredits: 0,
+        surplusMillicredits: 0,
+        reasons,
+      };
+    }
     if (!s.running) {
       r.grantedMillicores = 0;
       r.throttledMillicores = demand;
@@ -332,14 +364,16 @@ export class CreditBook {
     const surplusAccount = inst.surplusAccount;
     const bal = inst.credits.v;
     const surplus = 0 - inst.surplus.v;
-    const tx = this.ledger.begin('credit-accrual', nowMs, reasons, id);
+    // the step's moves (one transaction, no reasons: as a Tx begun before any reason was pushed)
+    let m1: Move | undefined;
+    let m2: Move | undefined;
     if (U <= E) {
       const g = E - U + s.carryMcms;
       let gMilli = Math.floor(g / K);
       let carry = g - gMilli * K;
       const repay = Math.min(gMilli, surplus);
       if (repay > 0) {
-        tx.move('credit', SYSTEM.CREDIT_ISSUER, surplusAccount, repay);
+        m1 = { asset: 'credit', from: SYSTEM.CREDIT_ISSUER, to: surplusAccount, amount: repay };
         gMilli -= repay;
         r.surplusRepaidMillicredits = repay;
         reasons.push(MR.SURPLUS_REPAID, kv('repaidMillicredits', repay));
@@ -353,7 +387,9 @@ export class CreditBook {
         if (r.discardedMillicredits > 0) reasons.push(MR.DISCARDED, kv('discardedMillicredits', r.discardedMillicredits));
       }
       if (gMilli > 0) {
-        tx.move('credit', SYSTEM.CREDIT_ISSUER, credits, gMilli);
+        const earn: Move = { asset: 'credit', from: SYSTEM.CREDIT_ISSUER, to: credits, amount: gMilli };
+        if (m1) m2 = earn;
+        else m1 = earn;
         reasons.push(MR.EARNED);
       }
       r.balanceDeltaMillicredits = gMilli;
@@ -365,7 +401,7 @@ export class CreditBook {
         const rem = avail - need;
         const newBal = Math.floor(rem / K);
         s.carryMcms = rem - newBal * K;
-        tx.move('credit', credits, SYSTEM.CREDIT_SPENT, bal - newBal);
+        m1 = { asset: 'credit', from: credits, to: SYSTEM.CREDIT_SPENT, amount: bal - newBal };
         r.balanceDeltaMillicredits = newBal - bal;
         reasons.push(MR.SPENT);
       } else if (s.mode === 'standard') {
@@ -374,7 +410,7 @@ export class CreditBook {
         const rem = E + avail - U;
         const newBal = Math.floor(rem / K);
         s.carryMcms = rem - newBal * K;
-        tx.move('credit', credits, SYSTEM.CREDIT_SPENT, bal - newBal);
+        m1 = { asset: 'credit', from: credits, to: SYSTEM.CREDIT_SPENT, amount: bal - newBal };
         r.balanceDeltaMillicredits = newBal - bal;
         r.grantedMillicores = granted;
         r.throttledMillicores = demand - granted;
@@ -383,8 +419,8 @@ export class CreditBook {
         const short = need - avail;
         const sMilli = Math.ceil(short / K);
         s.carryMcms = sMilli * K - short;
-        tx.move('credit', credits, SYSTEM.CREDIT_SPENT, bal);
-        tx.move('credit', surplusAccount, SYSTEM.CREDIT_SPENT, sMilli);
+        m1 = { asset: 'credit', from: credits, to: SYSTEM.CREDIT_SPENT, amount: bal };
+        m2 = { asset: 'credit', from: surplusAccount, to: SYSTEM.CREDIT_SPENT, amount: sMilli };
         r.balanceDeltaMillicredits = -bal;
         r.surplusSpentMillicredits = sMilli;
         reasons.push(MR.SPENT, MR.SURPLUS_SPENT, kv('surplusSpentMillicredits', sMilli));
@@ -392,7 +428,7 @@ export class CreditBook {
     }
     r.earnedCredits = E / (K * MILLICREDITS_PER_CREDIT);
     r.usedCredits = U / (K * MILLICREDITS_PER_CREDIT);
-    mustCommit(this.ledger.commit(tx));
+    mustCommit(this.ledger.commitMoves('credit-accrual', nowMs, NO_REASONS, id, m2 ? [m1!, m2] : m1 ? [m1] : []));
     // End of an hour: surplus above the 24-hour earnings is charged.
     const hour = Math.floor(nowMs / HOUR_MS);
     if (hour > s.hourMark) {
@@ -469,6 +505,7 @@ export class CreditBook {
     const inst = this.instances.get(id)!;
     inst.book = null;
     this.instances.delete(id);
+    this.handleList = null;
     return { ...c, expiredMillicredits: expired };
   }
 
@@ -553,6 +590,9 @@ export class CreditBook {
 
 /** CreditBook.exportState / restoreState: an instance's book state with its class by name. */
 export type CreditInstanceExport = Omit<CreditInstanceState, 'cls'> & { className: string };
+
+/** The reasons of an accrual's ledger entry (its figures are in the AccrualResult). */
+const NO_REASONS: readonly string[] = Object.freeze([]);
 
 /** A commit the rules guarantee (checked above); a refusal here is a bug, reported as such. */
 function mustCommit(r: CommitResult): void {

@@ -123,6 +123,14 @@ export interface LedgerOptions {
   onCommit?: (entry: JournalEntry) => void;
 }
 
+/** The checks of a move with a non-zero amount (InputError: a bug, not a decision). */
+function checkMove(asset: Asset, from: string, to: string, amount: number): void {
+  if (!Number.isSafeInteger(amount) || amount < 0) {
+    throw new InputError(`ledger move of ${asset} from ${from} to ${to}: amount must be a non-negative safe integer, got ${amount}`, { field: 'amount' });
+  }
+  if (from === to) throw new InputError(`ledger move of ${asset}: from and to are the same account (${from})`, { field: 'to' });
+}
+
 /** A transaction being built: moves are only checked and applied by `Ledger.commit`. */
 export class Tx {
   readonly moves: Move[] = [];
@@ -139,10 +147,7 @@ export class Tx {
   /** Adds a movement; a zero amount is skipped. Throws InputError on a bad amount (a bug, not a decision). */
   move(asset: Asset, from: string, to: string, amount: number): this {
     if (amount === 0) return this;
-    if (!Number.isSafeInteger(amount) || amount < 0) {
-      throw new InputError(`ledger move of ${asset} from ${from} to ${to}: amount must be a non-negative safe integer, got ${amount}`, { field: 'amount' });
-    }
-    if (from === to) throw new InputError(`ledger move of ${asset}: from and to are the same account (${from})`, { field: 'to' });
+    checkMove(asset, from, to, amount);
     this.moves.push({ asset, from, to, amount });
     return this;
   }
@@ -241,7 +246,28 @@ export class Ledger {
    * account that may not go negative and would is a refusal (a value, nothing changed).
    */
   commit(tx: Tx): CommitResult {
-    const moves = tx.moves;
+    return this.apply(tx.kind, tx.atMs, tx.reasons, tx.ref, tx.moves);
+  }
+
+  /**
+   * `begin`, `move` for each of `moves` and `commit` in one call, for code that makes many one- or
+   * two-move transactions (an accrual per instance and step): the same checks (a zero amount is
+   * skipped, a bad one throws), the same entry, without a Tx. `moves` and `reasons` are taken as
+   * they are (not copied): do not change them afterwards.
+   */
+  commitMoves(kind: string, atMs: number, reasons: readonly string[], ref: string | null, moves: Move[]): CommitResult {
+    let zero = false;
+    for (const m of moves) {
+      if (m.amount === 0) {
+        zero = true;
+        continue;
+      }
+      checkMove(m.asset, m.from, m.to, m.amount);
+    }
+    return this.apply(kind, atMs, reasons, ref, zero ? moves.filter((m) => m.amount !== 0) : moves);
+  }
+
+  private apply(kind: string, atMs: number, reasons: readonly string[], ref: string | null, moves: readonly Move[]): CommitResult {
     if (moves.length === 1) {
       const m = moves[0]!;
       const book = this.balances.get(m.asset)!;
@@ -250,12 +276,12 @@ export class Ledger {
       const fromBal = fc?.v ?? 0;
       const wouldBe = fromBal - m.amount;
       if (wouldBe < 0 && !this.negativeAllowed(m.from, m.asset)) {
-        return { ok: false, reason: 'insufficient', account: m.from, asset: m.asset, balance: fromBal, wouldBe, kind: tx.kind };
+        return { ok: false, reason: 'insufficient', account: m.from, asset: m.asset, balance: fromBal, wouldBe, kind: kind };
       }
       const tc = map.get(m.to);
       const toBal = (tc?.v ?? 0) + m.amount;
       if (!Number.isSafeInteger(wouldBe) || !Number.isSafeInteger(toBal)) {
-        throw new InputError(`ledger ${tx.kind}: a balance of ${m.asset} would leave the safe integer range`, { field: 'amount' });
+        throw new InputError(`ledger ${kind}: a balance of ${m.asset} would leave the safe integer range`, { field: 'amount' });
       }
       if (fc) fc.v = wouldBe;
       else map.set(m.from, { v: wouldBe });
@@ -280,10 +306,10 @@ export class Ledger {
         const bal = this.balance(n.account, n.asset);
         const wouldBe = bal + n.delta;
         if (n.delta < 0 && wouldBe < 0 && !this.negativeAllowed(n.account, n.asset)) {
-          return { ok: false, reason: 'insufficient', account: n.account, asset: n.asset, balance: bal, wouldBe, kind: tx.kind };
+          return { ok: false, reason: 'insufficient', account: n.account, asset: n.asset, balance: bal, wouldBe, kind: kind };
         }
         if (!Number.isSafeInteger(wouldBe)) {
-          throw new InputError(`ledger ${tx.kind}: the ${n.asset} balance of ${n.account} would leave the safe integer range`, { field: 'amount' });
+          throw new InputError(`ledger ${kind}: the ${n.asset} balance of ${n.account} would leave the safe integer range`, { field: 'amount' });
         }
       }
       for (const n of net.values()) {
@@ -296,7 +322,7 @@ export class Ledger {
       }
     }
     // The entry takes the transaction's arrays (a committed Tx is not to be changed again).
-    const entry: JournalEntry = { seq: ++this.seqCounter, atMs: tx.atMs, kind: tx.kind, moves, reasons: tx.reasons, ref: tx.ref };
+    const entry: JournalEntry = { seq: ++this.seqCounter, atMs, kind, moves, reasons, ref };
     if (this.keepJournal) this.journalEntries.push(entry);
     this.onCommit?.(entry);
     return { ok: true, entry };

@@ -324,9 +324,10 @@ export class CreditsMarket implements MarketComponent {
     /** Hosts in the order their first resident was met (what the sums were kept in before). */
     const needs: HostNeed[] = [];
     let k = 0;
-    for (const [id, m] of ctx.instances) {
+    // (forEach: a for-of over the map allocates an iterator result per instance here)
+    ctx.instances.forEach((m, id) => {
       const hid = m.state.hostId;
-      if (hid === null) continue;
+      if (hid === null) return;
       const s = this.slots.at(k++, id, m);
       const usage = m.state.lastUsage.cpu;
       s.seen = stamp;
@@ -338,7 +339,7 @@ export class CreditsMarket implements MarketComponent {
       }
       // a NaN demand (no sample this tick) reads as "no current demand": the factor decays toward 1
       s.mult = this.multipliers.refreshRecord(id, s.mult, s.bondUnits, f, usage);
-      if (!enabled) continue;
+      if (!enabled) return;
       // demandOf, with the forecast's quantile kept per instance
       const alloc = m.state.allocation.cpu;
       let observed = Number.isFinite(usage) && usage > 0 ? usage : 0;
@@ -370,7 +371,7 @@ export class CreditsMarket implements MarketComponent {
       }
       h.observed += observed;
       h.predicted += predicted;
-    }
+    });
     this.slots.end(k);
 
     // 1. credits (the book's instances in launch order, held by handle: no lookup by id in the book)
@@ -393,9 +394,11 @@ export class CreditsMarket implements MarketComponent {
       if (!st.running) continue;
       const usage = s.usage;
       const demand = Number.isFinite(usage) && usage > 0 ? usage : 0;
-      const r = this.book.accrueHandle(h, nowMs, ctx.stepMs, demand);
+      // the instance's last result is reused (the API reads the last step from it)
+      const x = this.recentOf(b++, h);
+      const r = this.book.accrueHandle(h, nowMs, ctx.stepMs, demand, x.last);
       if (!Number.isFinite(usage)) r.reasons.push(CR.NO_USAGE_SAMPLE);
-      this.record(b++, h, r);
+      this.record(x, r);
       if (metrics) {
         metrics.creditsEarned.inc(r.earnedCredits);
         metrics.creditsSpent.inc(r.usedCredits);
@@ -568,17 +571,18 @@ export class CreditsMarket implements MarketComponent {
     return Math.floor(this.pre.floorShare * m.request.cpuMillicores);
   }
 
-  /** Records the b-th accrual of this tick (its Recent kept by position, checked by handle, as InstanceSlots). */
-  private record(b: number, h: CreditHandle, r: AccrualResult): void {
+  /** The Recent of the b-th accrual of this tick (kept by position, checked by handle, as InstanceSlots). */
+  private recentOf(b: number, h: CreditHandle): Recent {
     const c = this.recentAt[b];
-    let x: Recent | undefined;
-    if (c !== undefined && c.h === h && !c.x.dropped) x = c.x;
-    else {
-      const id = h.id;
-      x = this.recent.get(id);
-      if (!x) this.recent.set(id, (x = { earned: new Float64Array(this.recentSteps), used: new Float64Array(this.recentSteps), next: 0, steps: 0, dropped: false }));
-      this.recentAt[b] = { h, x };
-    }
+    if (c !== undefined && c.h === h && !c.x.dropped) return c.x;
+    const id = h.id;
+    let x = this.recent.get(id);
+    if (!x) this.recent.set(id, (x = { earned: new Float64Array(this.recentSteps), used: new Float64Array(this.recentSteps), next: 0, steps: 0, dropped: false }));
+    this.recentAt[b] = { h, x };
+    return x;
+  }
+
+  private record(x: Recent, r: AccrualResult): void {
     x.earned[x.next] = r.earnedCredits;
     x.used[x.next] = r.usedCredits;
     x.next = (x.next + 1) % this.recentSteps;
@@ -656,7 +660,7 @@ export class CreditsMarket implements MarketComponent {
         windowMs: (r?.steps ?? 0) * this.stepMs,
         earnedCredits: round6(earned),
         spentCredits: round6(used),
-        lastStep: r?.last ? { demandMillicores: r.last.demandMillicores, grantedMillicores: r.last.grantedMillicores, throttledMillicores: r.last.throttledMillicores, reasons: r.last.reasons } : null,
+        lastStep: r?.last ? { demandMillicores: r.last.demandMillicores, grantedMillicores: r.last.grantedMillicores, throttledMillicores: r.last.throttledMillicores, reasons: r.last.reasons.slice() } : null,
       },
     };
   }
