@@ -682,21 +682,23 @@ export class SpotMarket {
       if (issues.length > 0) throw new ValidationError(issues, 'invalid bids');
       for (const b of input.bids) this.pendingBids.set(b.id, { bid: b, stats: demandStats(b.profile, this.H, o.admitLevel), waitingFor: new Set() });
     }
+    // (the passes over every running instance use forEach: a for-of over the map allocates an
+    // iterator result per entry here; the same entries in the same order, deletions alike)
     // 1. billing (stopping an instance deletes only its own entry: safe while iterating the map)
-    for (const [id, ru] of this.runningMap) {
+    this.runningMap.forEach((ru, id) => {
       const b = this.bill(ru, nowMs);
       if (b === null) {
         res.stopped.push({ id, kind: 'stop', hostId: ru.hostId, reasons: [MR.INSUFFICIENT_FUNDS] });
         this.stopInstance(id);
       } else res.billedMicros += b;
-    }
+    });
     // 2. notices that ran out
-    for (const [id, ru] of this.runningMap) {
+    this.runningMap.forEach((ru, id) => {
       if (ru.notice && ru.notice.stopAtMs <= nowMs) {
         res.stopped.push({ id, kind: 'stop', hostId: ru.hostId, reasons: [MR.NOTICE_EXPIRED, ...ru.notice.reasons] });
         this.stopInstance(id);
       }
-    }
+    });
     // 3. runtime feedback
     if (input.forecasts) {
       for (const [id, d] of input.forecasts) {
@@ -737,20 +739,20 @@ export class SpotMarket {
       hostInterference.set(hid, total);
       hs.highRounds = total >= o.highInterference.threshold ? hs.highRounds + 1 : 0;
     }
-    for (const [id, ru] of this.runningMap) {
+    this.runningMap.forEach((ru, id) => {
       ru.highRounds = ru.hs.highRounds;
       const low = ru.lowRounds >= o.lowUtilisation.rounds;
       const high = ru.highRounds >= o.highInterference.rounds;
       if (!low && !high) {
         ru.candidate = null;
-        continue;
+        return;
       }
       const reasons: string[] = [MR.PREEMPTION_CANDIDATE];
       if (low) reasons.push(MR.LOW_UTILISATION, kv('rounds', ru.lowRounds));
       if (high) reasons.push(MR.HIGH_INTERFERENCE, kv('rounds', ru.highRounds), kv('interference', hostInterference.get(ru.hostId)!));
       ru.candidate = reasons;
       res.candidates.push({ id, reasons: ru.candidate });
-    }
+    });
     // 4. relief of persistently interfering hosts
     if (o.relieveInterference && o.scoring === 'auction') {
       for (const [hid, hs] of this.hosts) {
@@ -945,6 +947,30 @@ export class SpotMarket {
     }));
   }
 
+  /**
+   * What `exportRunning` returns now, taken without an object per instance (`RunningCheckpoint.
+   * exportRunning()` builds the same list later): the undo point of a round in a live shell, which
+   * needs the list only when the round is undone.
+   */
+  checkpointRunning(): RunningCheckpoint {
+    const n = this.runningMap.size;
+    const bids: Bid[] = new Array<Bid>(n);
+    const hostIds: string[] = new Array<string>(n);
+    const times = new Float64Array(3 * n);
+    const notices: Array<[number, RunningExport['notice']]> = [];
+    let k = 0;
+    this.runningMap.forEach((ru) => {
+      bids[k] = ru.bid;
+      hostIds[k] = ru.hostId;
+      times[3 * k] = ru.startedAtMs;
+      times[3 * k + 1] = ru.billedToMs;
+      times[3 * k + 2] = ru.billCarry;
+      if (ru.notice) notices.push([k, { atMs: ru.notice.atMs, stopAtMs: ru.notice.stopAtMs, reasons: ru.notice.reasons.slice() }]);
+      k++;
+    });
+    return new RunningCheckpoint(bids, hostIds, times, notices);
+  }
+
   /** Pending bids with the instances under notice they wait for. */
   exportPending(): Array<{ bid: Bid; waitingFor: string[] }> {
     return [...this.pendingBids.values()].map((p) => ({ bid: p.bid, waitingFor: [...p.waitingFor] }));
@@ -1041,6 +1067,45 @@ export class SpotMarket {
     if (hs.qStale) this.buildQ(hs);
     const s = hs.sums;
     return { cpu: s.q.cpu[0]!, memory: s.q.memory[0]!, network: s.q.network[0]! };
+  }
+}
+
+/** The running instances of a SpotMarket at one moment (SpotMarket.checkpointRunning). */
+export class RunningCheckpoint {
+  constructor(
+    private readonly bids: readonly Bid[],
+    private readonly hostIds: readonly string[],
+    /** startedAtMs, billedToMs, billCarry of each. */
+    private readonly times: Float64Array,
+    private readonly notices: ReadonlyArray<[number, RunningExport['notice']]>,
+  ) {}
+
+  get size(): number {
+    return this.bids.length;
+  }
+
+  /** What `exportRunning` returned at that moment (a new list, notices copied). */
+  exportRunning(): RunningExport[] {
+    const out: RunningExport[] = [];
+    let next = 0;
+    for (let k = 0; k < this.bids.length; k++) {
+      let notice: RunningExport['notice'] = null;
+      const nk = this.notices[next];
+      if (nk !== undefined && nk[0] === k) {
+        const c = nk[1]!;
+        notice = { atMs: c.atMs, stopAtMs: c.stopAtMs, reasons: c.reasons.slice() };
+        next++;
+      }
+      out.push({ bid: this.bids[k]!, hostId: this.hostIds[k]!, startedAtMs: this.times[3 * k]!, billedToMs: this.times[3 * k + 1]!, billCarry: this.times[3 * k + 2]!, notice });
+    }
+    return out;
+  }
+
+  /** Each instance's tenant. */
+  tenants(): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const b of this.bids) out.set(b.id, b.tenant);
+    return out;
   }
 }
 

@@ -41,7 +41,7 @@ import { migrate, preempt, type Action, type Plan } from '../../core/plan.js';
 import { vec } from '../../core/resources.js';
 import { ALL_TENANTS, type BidRecord, type InstanceRecord, type ProfileRecord, type Store } from '../../core/store.js';
 import type { ProbForecast } from '../../forecast/types.js';
-import { compileAuctionOptions, SpotMarket, type AuctionOptions, type AuctionRoundResult, type Bid, type CompiledAuctionOptions, type Demand, type RunningExport } from '../../policy/markets/auction.js';
+import { compileAuctionOptions, SpotMarket, type AuctionOptions, type AuctionRoundResult, type Bid, type CompiledAuctionOptions, type Demand, type RunningCheckpoint, type RunningExport } from '../../policy/markets/auction.js';
 import { account, SYSTEM, type JournalEntry, type Ledger } from '../../policy/markets/ledger.js';
 import { kv } from '../../policy/markets/reasons.js';
 import type { ManagedInstance } from '../control-loop.js';
@@ -461,7 +461,8 @@ export class AuctionComponent implements MarketComponent {
     let seen = 0;
     const spot = this.spot;
     let k = 0;
-    for (const m of ctx.instances.values()) {
+    // (forEach: a for-of over the map allocates an iterator result per instance here)
+    ctx.instances.forEach((m) => {
       const id = m.state.id;
       const hostId = m.state.hostId;
       const slot = this.slots.at(k++, id, m);
@@ -478,9 +479,9 @@ export class AuctionComponent implements MarketComponent {
           const p = s.profile;
           forecasts.set(id, { cpu: f.cpu ?? p.cpu, memory: f.memory ?? p.memory, ...(p.network ? { network: p.network } : {}) });
         }
-        continue;
+        return;
       }
-      if (hostId === null) continue;
+      if (hostId === null) return;
       seen++;
       let bg = slot.bg;
       if (bg === undefined || !bg.alive) bg = slot.bg = this.background.get(id);
@@ -491,7 +492,7 @@ export class AuctionComponent implements MarketComponent {
         const nb: Background = { hostId, forecastAtMs: fAt, seenRound: stamp, alive: true };
         this.background.set(id, nb);
         slot.bg = nb;
-        continue;
+        return;
       }
       bg.seenRound = stamp;
       if (bg.hostId !== hostId) {
@@ -502,7 +503,7 @@ export class AuctionComponent implements MarketComponent {
         bg.forecastAtMs = fAt;
         forecasts.set(id, residentDemand(m, f?.cpu, f?.memory));
       }
-    }
+    });
     this.slots.end(k);
     if (seen !== this.background.size) {
       for (const [id, bg] of this.background) {
@@ -571,7 +572,7 @@ export class AuctionComponent implements MarketComponent {
       }
     }
     // 2. the round, undoable
-    const before = { running: market.exportRunning(), pending: market.exportPending(), hosts: market.hostIds() };
+    const before = { running: market.checkpointRunning(), pending: market.exportPending(), hosts: market.hostIds() };
     const enteredBefore = entered.map((ob) => ob.inMarket);
     for (const ob of entered) ob.inMarket = true;
     const observed = new Map<string, { cpu?: number; memory?: number }>();
@@ -620,8 +621,7 @@ export class AuctionComponent implements MarketComponent {
     }
     for (const p of res.penalties) {
       if (!tenantOfRunning) {
-        tenantOfRunning = new Map();
-        for (const r of before.running) tenantOfRunning.set(r.bid.id, r.bid.tenant);
+        tenantOfRunning = before.running.tenants();
       }
       const victimTenant = tenantOfRunning.get(p.id) ?? '';
       summary.penalties.push({ instanceId: p.id, victimTenant, payer: p.payer ?? '', feeMicrocredits: p.feeMicros ?? 0, priorityReductionMilli: p.priorityReductionMilli ?? 0, reasons: p.reasons });
@@ -844,13 +844,14 @@ export class AuctionComponent implements MarketComponent {
   }
 
   /** The market as it was before the round, and the round's ledger moves reversed. */
-  private undo(before: { running: RunningExport[]; pending: Array<{ bid: Bid; waitingFor: string[] }>; hosts: string[] }, journal: JournalEntry[] | null, ctx: MarketTickContext): void {
+  private undo(before: { running: RunningCheckpoint; pending: Array<{ bid: Bid; waitingFor: string[] }>; hosts: string[] }, journal: JournalEntry[] | null, ctx: MarketTickContext): void {
     const old = this.market!;
     const m = new SpotMarket([], recordingLedger(ctx.ledger, () => this.journal), this.o.auction ?? {});
     this.market = m;
     this.syncHosts(ctx);
-    for (const h of before.hosts) if (!m.hostIds().includes(h)) m.addHost({ id: h, capacity: { cpu: 0, memory: 0, network: 0 } });
-    for (const r of before.running) m.adopt(r);
+    const known = new Set(m.hostIds());
+    for (const h of before.hosts) if (!known.has(h)) m.addHost({ id: h, capacity: { cpu: 0, memory: 0, network: 0 } });
+    for (const r of before.running.exportRunning()) m.adopt(r);
     for (const p of before.pending) m.restorePending(p.bid, p.waitingFor);
     void old;
     const entries = journal ?? [];
