@@ -35,7 +35,7 @@
 // compared with: bids by price alone, room by requested sizes, no interference, no displacement.
 import { InputError, ValidationError, type Issue } from '../../core/errors.js';
 import type { ProbForecast } from '../../forecast/types.js';
-import { normalQuantile, normalTail, quantileAt } from './dist.js';
+import { normalQuantile, normalTail } from './dist.js';
 import { account, Ledger, SYSTEM, type CommitResult } from './ledger.js';
 import { kv, MR } from './reasons.js';
 
@@ -246,6 +246,44 @@ function zeroStats(H: number): DemandStats {
   return { mu, variance, q, flat, present: 0 };
 }
 
+/** Where quantileAt(f, level, ·) reads: the first level equal to `level`, else the nearest below and above. */
+interface LevelIndex {
+  exact: number;
+  lo: number;
+  hi: number;
+}
+
+function levelIndex(f: ProbForecast, level: number): LevelIndex {
+  const L = f.levels.length;
+  let lo = -1;
+  let hi = -1;
+  for (let k = 0; k < L; k++) {
+    const l = f.levels[k]!;
+    if (l === level) return { exact: k, lo: -1, hi: -1 };
+    if (l < level && (lo < 0 || l > f.levels[lo]!)) lo = k;
+    if (l > level && (hi < 0 || l < f.levels[hi]!)) hi = k;
+  }
+  return { exact: -1, lo, hi };
+}
+
+/** quantileAt(f, level, i + 1) with the levels found once per forecast (the same arithmetic, step by step). */
+function quantileWith(f: ProbForecast, level: number, ix: LevelIndex, i: number): number {
+  const mean = f.mean[i] ?? f.mean[f.mean.length - 1] ?? NaN;
+  if (f.levels.length === 0) return mean;
+  if (ix.exact >= 0) return finiteOr(f.quantiles[ix.exact]![i], mean);
+  if (ix.lo < 0) return finiteOr(f.quantiles[ix.hi]![i], mean);
+  if (ix.hi < 0) return finiteOr(f.quantiles[ix.lo]![i], mean);
+  const a = f.quantiles[ix.lo]![i]!;
+  const b = f.quantiles[ix.hi]![i]!;
+  if (!Number.isFinite(a) || !Number.isFinite(b)) return mean;
+  const t = (level - f.levels[ix.lo]!) / (f.levels[ix.hi]! - f.levels[ix.lo]!);
+  return a + t * (b - a);
+}
+
+function finiteOr(v: number | undefined, fallback: number): number {
+  return v !== undefined && Number.isFinite(v) ? v : fallback;
+}
+
 function demandStats(d: Demand, H: number, level: number): DemandStats {
   const s = zeroStats(H);
   AUCTION_RESOURCES.forEach((r, ri) => {
@@ -259,15 +297,17 @@ function demandStats(d: Demand, H: number, level: number): DemandStats {
     for (let k = 0; k < f.levels.length; k++) if (f.levels[k]! > 0.5 && (top < 0 || f.levels[k]! > f.levels[top]!)) top = k;
     const z = top < 0 ? 0 : normalQuantile(f.levels[top]!);
     const qTop = top < 0 ? undefined : f.quantiles[top]!;
+    const median = levelIndex(f, 0.5);
+    const admit = levelIndex(f, level);
     for (let h = 1; h <= H; h++) {
       const hh = Math.min(h, fh);
-      const mu = quantileAt(f, 0.5, hh);
+      const mu = quantileWith(f, 0.5, median, hh - 1);
       let sigma = 0;
       if (qTop !== undefined) {
         const qt = qTop[hh - 1]!;
         sigma = Number.isFinite(qt) && z > 0 ? Math.max(0, (qt - mu) / z) : 0;
       }
-      const q = quantileAt(f, level, hh);
+      const q = quantileWith(f, level, admit, hh - 1);
       s.mu[r][h - 1] = Number.isFinite(mu) ? Math.max(0, mu) : 0;
       s.variance[r][h - 1] = Number.isFinite(sigma) ? sigma * sigma : 0;
       s.q[r][h - 1] = Number.isFinite(q) ? Math.max(0, q) : s.mu[r][h - 1]!;
@@ -324,6 +364,8 @@ interface HostState {
   qStale: boolean;
   /** The interference of the host's instances alone (`interferenceOf` without extra), NaN when it must be computed again. */
   interferenceTotal: number;
+  /** `host` is the market's own copy (addHost, setHostCapacity), not an object a caller passed to the constructor. */
+  ownHost: boolean;
 }
 
 export interface Interference {
@@ -401,7 +443,7 @@ export class SpotMarket {
   }
 
   private newHostState(host: SpotHost): HostState {
-    return { host, members: [], rows: new Float64Array(0), sums: this.emptySums(), highRounds: 0, fresh: true, qStale: false, interferenceTotal: NaN };
+    return { host, members: [], rows: new Float64Array(0), sums: this.emptySums(), highRounds: 0, fresh: true, qStale: false, interferenceTotal: NaN, ownHost: false };
   }
 
   /** Figures per member row: its stats (9 H), the present mask, its request (cpu, memory, network) and memoryIntensity x median CPU at step 1. */
@@ -592,14 +634,16 @@ export class SpotMarket {
     const W = this.rowLength;
     const x = 9 * H;
     const count = hs.members.length;
+    // (addToSums floors a variance sum at 0; here every sum starts at +0 and only figures >= +0
+    // are added, so the floor never changes a value and is left out)
     for (let m = 0, o = 0; m < count; m++, o += W) {
       const present = rows[o + x]!;
       for (let ri = 0; ri < 3; ri++) {
         if ((present & RESOURCE_BIT[ri]!) === 0) continue;
-        const lo = ri * H;
-        const hi = lo + H;
-        for (let i = lo; i < hi; i++) a[i] = a[i]! + rows[o + i]!;
-        for (let i = n + lo; i < n + hi; i++) a[i] = Math.max(0, a[i]! + rows[o + i]!);
+        for (let i = ri * H, end = i + H; i < end; i++) {
+          a[i] = a[i]! + rows[o + i]!;
+          a[n + i] = a[n + i]! + rows[o + n + i]!;
+        }
       }
       rq.cpu += rows[o + x + 1]!;
       rq.memory += rows[o + x + 2]!;
@@ -918,7 +962,9 @@ export class SpotMarket {
   addHost(host: SpotHost): void {
     if (this.hosts.has(host.id)) throw new InputError(`spot host "${host.id}" already exists`, { field: 'host' });
     for (const r of AUCTION_RESOURCES) if (!(host.capacity[r] >= 0)) throw new InputError(`capacity.${r} of host "${host.id}" must be >= 0, got ${host.capacity[r]}`, { field: `capacity.${r}` });
-    this.hosts.set(host.id, this.newHostState({ id: host.id, capacity: { ...host.capacity } }));
+    const hs = this.newHostState({ id: host.id, capacity: { ...host.capacity } });
+    hs.ownHost = true;
+    this.hosts.set(host.id, hs);
   }
 
   /** Changes a host's capacity (e.g. 0 while it is powered off). */
@@ -927,8 +973,12 @@ export class SpotMarket {
     if (!hs) throw new InputError(`unknown host "${hostId}"`, { field: 'host' });
     for (const r of AUCTION_RESOURCES) if (!(capacity[r] >= 0)) throw new InputError(`capacity.${r} of host "${hostId}" must be >= 0, got ${capacity[r]}`, { field: `capacity.${r}` });
     const c = hs.host.capacity;
-    if (c.cpu !== capacity.cpu || c.memory !== capacity.memory || c.network !== capacity.network) hs.interferenceTotal = NaN;
+    const same = c.cpu === capacity.cpu && c.memory === capacity.memory && c.network === capacity.network;
+    if (!same) hs.interferenceTotal = NaN;
+    // a copy the market made already, with the same capacity, stays (a shell sets every host each round)
+    if (same && hs.ownHost && Object.is(c.cpu, capacity.cpu) && Object.is(c.memory, capacity.memory) && Object.is(c.network, capacity.network)) return;
     hs.host = { id: hostId, capacity: { ...capacity } };
+    hs.ownHost = true;
   }
 
   hostIds(): string[] {

@@ -920,6 +920,7 @@ function residentBid(m: ManagedInstance, demand: Demand): Bid {
 
 /** A resident's demand: its forecast, else its last usage, else its allocation (flat). */
 function residentDemand(m: ManagedInstance, cpu: ProbForecast | undefined, memory: ProbForecast | undefined): Demand {
+  if (cpu && memory) return { cpu, memory };
   const u = m.state.lastUsage;
   const a = m.state.allocation;
   const flat = flatDemand(Number.isFinite(u.cpu) ? u.cpu : fin(a.cpu), Number.isFinite(u.memory) ? u.memory : fin(a.memory));

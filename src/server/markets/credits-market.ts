@@ -87,8 +87,8 @@ interface Caps {
 
 /** Per-instance credit figures of the recent past (not persisted). */
 interface Recent {
-  earned: Float64Array;
-  used: Float64Array;
+  /** Its window in `ring`: credits earned per step at [base, base + recentSteps), used after them. */
+  base: number;
   next: number;
   steps: number;
   last?: AccrualResult;
@@ -171,6 +171,10 @@ export class CreditsMarket implements MarketComponent {
   readonly multipliers: PreemptionMultipliers;
   private readonly caps = new Map<string, Caps>();
   private readonly recent = new Map<string, Recent>();
+  /** Every Recent's figures, one window each (see Recent.base); windows of dropped ones are reused. */
+  private ring = new Float64Array(0);
+  private ringTop = 0;
+  private readonly ringFree: number[] = [];
   /** The Recent of the k-th accrual of the last tick, with the handle it was for. */
   private readonly recentAt: Array<{ h: CreditHandle; x: Recent }> = [];
   /** The instance record of the j-th instance of the book, with its handle (InstanceSlots' idea: kept by position). */
@@ -275,7 +279,10 @@ export class CreditsMarket implements MarketComponent {
     this.slots.delete(id);
     this.caps.delete(id);
     const x = this.recent.get(id);
-    if (x) x.dropped = true;
+    if (x) {
+      x.dropped = true;
+      this.ringFree.push(x.base);
+    }
     this.recent.delete(id);
     this.specs.delete(id);
     if (!this.book.has(id)) return;
@@ -577,14 +584,32 @@ export class CreditsMarket implements MarketComponent {
     if (c !== undefined && c.h === h && !c.x.dropped) return c.x;
     const id = h.id;
     let x = this.recent.get(id);
-    if (!x) this.recent.set(id, (x = { earned: new Float64Array(this.recentSteps), used: new Float64Array(this.recentSteps), next: 0, steps: 0, dropped: false }));
+    if (!x) this.recent.set(id, (x = { base: this.ringBlock(), next: 0, steps: 0, dropped: false }));
     this.recentAt[b] = { h, x };
     return x;
   }
 
+  /** A zeroed window of 2 x recentSteps figures in `ring` (instances accrue in the order they got theirs: mostly one sweep through it). */
+  private ringBlock(): number {
+    const w = 2 * this.recentSteps;
+    const free = this.ringFree.pop();
+    if (free !== undefined) {
+      this.ring.fill(0, free, free + w);
+      return free;
+    }
+    const base = this.ringTop;
+    this.ringTop += w;
+    if (this.ring.length < this.ringTop) {
+      const grown = new Float64Array(Math.max(this.ringTop, 2 * this.ring.length, 64 * w));
+      grown.set(this.ring);
+      this.ring = grown;
+    }
+    return base;
+  }
+
   private record(x: Recent, r: AccrualResult): void {
-    x.earned[x.next] = r.earnedCredits;
-    x.used[x.next] = r.usedCredits;
+    this.ring[x.base + x.next] = r.earnedCredits;
+    this.ring[x.base + this.recentSteps + x.next] = r.usedCredits;
     x.next = (x.next + 1) % this.recentSteps;
     x.steps = Math.min(this.recentSteps, x.steps + 1);
     x.last = r;
@@ -639,8 +664,8 @@ export class CreditsMarket implements MarketComponent {
     let earned = 0;
     let used = 0;
     if (r) for (let k = 0; k < r.steps; k++) {
-      earned += r.earned[k]!;
-      used += r.used[k]!;
+      earned += this.ring[r.base + k]!;
+      used += this.ring[r.base + this.recentSteps + k]!;
     }
     return {
       className: cls.name,

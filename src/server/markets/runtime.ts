@@ -297,7 +297,7 @@ export class MarketRuntime {
       plan: input.plan,
     };
     const proposed: Array<{ action: Action; hooks?: ActionHooks }> = [];
-    const caps = new Map<string, { cpu: number; reasons: string[] }>();
+    const caps = new Map<string, { cpu: number; reasons: readonly string[]; copied: boolean }>();
     const audit: AuditInput[] = [];
     const events: MarketRound['events'] = [];
     const out: MarketTickOutput = {
@@ -305,8 +305,15 @@ export class MarketRuntime {
       capCpu: (instance, cpu, reasons) => {
         if (!Number.isFinite(cpu) || cpu < 0) throw new RangeError(`CPU cap of ${instance} must be a finite number of millicores >= 0, got ${cpu}`);
         const c = caps.get(instance);
-        if (!c || cpu < c.cpu) caps.set(instance, { cpu, reasons: [...reasons] });
-        else if (cpu === c.cpu) c.reasons.push(...reasons);
+        // the reasons are copied when a second cap of the same value adds to them, or an action takes them (mergePlan)
+        if (!c || cpu < c.cpu) caps.set(instance, { cpu, reasons, copied: false });
+        else if (cpu === c.cpu) {
+          if (!c.copied) {
+            c.reasons = [...c.reasons];
+            c.copied = true;
+          }
+          (c.reasons as string[]).push(...reasons);
+        }
       },
       audit: (e: MarketAudit) => audit.push({ ...e, atMs: e.atMs ?? input.wallMs, actor: e.actor ?? MARKET_ACTOR }),
       event: (type, data, tenant) => events.push(tenant !== undefined ? { type, data, tenant } : { type, data }),
@@ -440,6 +447,9 @@ export class MarketRuntime {
   }
 }
 
+/** Marks a planned action a cap made pointless (filtered out of the merged plan). */
+const DROPPED: Action = Object.freeze(resizeAction('', NaN, NaN, []));
+
 /**
  * The policy's plan with the markets' proposals merged: a market resize replaces the CPU (and a
  * finite memory) of the policy's resize of the same instance; caps lower the instance's resize,
@@ -448,7 +458,7 @@ export class MarketRuntime {
 export function mergePlan(
   policyPlan: Plan,
   proposed: ReadonlyArray<{ action: Action; hooks?: ActionHooks }>,
-  caps: ReadonlyMap<string, { cpu: number; reasons: string[] }>,
+  caps: ReadonlyMap<string, { cpu: number; reasons: readonly string[] }>,
   instances: ReadonlyMap<string, ManagedInstance>,
 ): { plan: Plan; hooks: Map<Action, ActionHooks[]> } {
   const hooks = new Map<Action, ActionHooks[]>();
@@ -495,7 +505,7 @@ export function mergePlan(
     if (prevHooks) hooks.set(merged, prevHooks);
     addHook(merged, p.hooks);
   }
-  const noop = new Set<Action>();
+  let dropped = 0;
   for (const [id, cap] of caps) {
     const m = instances.get(id);
     if (!m) continue;
@@ -511,17 +521,21 @@ export function mergePlan(
         }
         continue;
       }
-      const capped = resizeAction(id, cap.cpu, prev.memory, [...prev.reasons, ...cap.reasons]);
       const h = hooks.get(actions[k]!);
+      // capped back to what it has already: nothing to apply (no audit entry every tick while a cap holds)
+      if (!h && cap.cpu === m.state.allocation.cpu && prev.memory === m.state.allocation.memory) {
+        actions[k] = DROPPED;
+        dropped++;
+        continue;
+      }
+      const capped = resizeAction(id, cap.cpu, prev.memory, [...prev.reasons, ...cap.reasons]);
       hooks.delete(actions[k]!);
       actions[k] = capped;
       if (h) hooks.set(capped, h);
-      // capped back to what it has already: nothing to apply (no audit entry every tick while a cap holds)
-      if (!h && capped.cpu === m.state.allocation.cpu && capped.memory === m.state.allocation.memory) noop.add(capped);
     } else if (m.state.allocation.cpu > cap.cpu) {
       resizeAt.set(id, actions.length);
-      actions.push(resizeAction(id, cap.cpu, m.state.allocation.memory, cap.reasons));
+      actions.push(resizeAction(id, cap.cpu, m.state.allocation.memory, [...cap.reasons]));
     }
   }
-  return { plan: { ...policyPlan, actions: noop.size > 0 ? actions.filter((a) => !noop.has(a)) : actions }, hooks };
+  return { plan: { ...policyPlan, actions: dropped > 0 ? actions.filter((a) => a !== DROPPED) : actions }, hooks };
 }
