@@ -210,15 +210,13 @@ export function validateBid(b: Bid, path = 'bid'): Issue[] {
   return issues;
 }
 
-/** Per-step normal parameters and admission quantiles of one demand, over the market's horizon. */
+/**
+ * Per-step normal parameters and admission quantiles of one demand, over the market's horizon, in
+ * one buffer of 9 x H figures: mu of cpu, memory, network (H steps each, in order), then their
+ * variance, then their admission quantile `q` (figure of resource ri at step h: table x 3H + ri x H + h,
+ * table 0 mu, 1 variance, 2 q). Sums over many instances run over it in one loop.
+ */
 interface DemandStats {
-  mu: Record<AuctionResource, Float64Array>;
-  variance: Record<AuctionResource, Float64Array>;
-  q: Record<AuctionResource, Float64Array>;
-  /**
-   * One buffer behind the views above (9 x H): mu of cpu, memory, network, then variance, then q;
-   * each resource's H steps in order (sums over many instances run over it in one loop).
-   */
   flat: Float64Array;
   /**
    * Resources that may be non-zero (bit 1 cpu, 2 memory, 4 network: the demand has a forecast of
@@ -231,19 +229,9 @@ interface DemandStats {
 /** Bit of a resource in DemandStats.present, and its offset in each table of `flat` (x H). */
 const RESOURCE_BIT = [1, 2, 4] as const;
 
-/** Zeroed stats of horizon H: the three tables are views of one buffer (DemandStats.flat). */
+/** Zeroed stats of horizon H. */
 function zeroStats(H: number): DemandStats {
-  const flat = new Float64Array(9 * H);
-  let at = 0;
-  const mk = (): Record<AuctionResource, Float64Array> => {
-    const t = { cpu: flat.subarray(at, at + H), memory: flat.subarray(at + H, at + 2 * H), network: flat.subarray(at + 2 * H, at + 3 * H) };
-    at += 3 * H;
-    return t;
-  };
-  const mu = mk();
-  const variance = mk();
-  const q = mk();
-  return { mu, variance, q, flat, present: 0 };
+  return { flat: new Float64Array(9 * H), present: 0 };
 }
 
 /** Where quantileAt(f, level, ·) reads: the first level equal to `level`, else the nearest below and above. */
@@ -308,9 +296,11 @@ function demandStats(d: Demand, H: number, level: number): DemandStats {
         sigma = Number.isFinite(qt) && z > 0 ? Math.max(0, (qt - mu) / z) : 0;
       }
       const q = quantileWith(f, level, admit, hh - 1);
-      s.mu[r][h - 1] = Number.isFinite(mu) ? Math.max(0, mu) : 0;
-      s.variance[r][h - 1] = Number.isFinite(sigma) ? sigma * sigma : 0;
-      s.q[r][h - 1] = Number.isFinite(q) ? Math.max(0, q) : s.mu[r][h - 1]!;
+      const at = ri * H + h - 1;
+      const flat = s.flat;
+      flat[at] = Number.isFinite(mu) ? Math.max(0, mu) : 0;
+      flat[3 * H + at] = Number.isFinite(sigma) ? sigma * sigma : 0;
+      flat[6 * H + at] = Number.isFinite(q) ? Math.max(0, q) : flat[at]!;
     }
   });
   return s;
@@ -539,19 +529,24 @@ export class SpotMarket {
   /** The figures of `interference` (pExceed filled in), without formatting reasons. */
   private interferenceOf(hs: HostState, extra: { stats: DemandStats; memoryIntensity: number } | undefined, pExceed: Amount3): { total: number; thrash: number } {
     const cap = hs.host.capacity;
-    for (const r of AUCTION_RESOURCES) {
+    const H = this.H;
+    const a = hs.sums.flat;
+    const e = extra?.stats.flat;
+    for (let ri = 0; ri < 3; ri++) {
+      const r = AUCTION_RESOURCES[ri]!;
       const C = cap[r];
       if (!(C > 0)) continue;
       let p = 0;
-      for (let h = 0; h < this.H; h++) {
-        const mu = hs.sums.mu[r][h]! + (extra ? extra.stats.mu[r][h]! : 0);
-        const v = hs.sums.variance[r][h]! + (extra ? extra.stats.variance[r][h]! : 0);
+      for (let h = 0; h < H; h++) {
+        const at = ri * H + h;
+        const mu = a[at]! + (e ? e[at]! : 0);
+        const v = a[3 * H + at]! + (e ? e[3 * H + at]! : 0);
         const ph = v > 0 ? normalTail((C - mu) / Math.sqrt(v)) : mu > C ? 1 : 0;
         if (ph > p) p = ph;
       }
       pExceed[r] = p;
     }
-    const membw = hs.sums.membw + (extra ? extra.memoryIntensity * extra.stats.mu.cpu[0]! : 0);
+    const membw = hs.sums.membw + (extra ? extra.memoryIntensity * extra.stats.flat[0]! : 0);
     const budget = this.options.memoryBandwidthShare * cap.cpu;
     const thrash = budget > 0 ? Math.min(1, Math.max(0, membw / budget - 1)) : 0;
     const w = this.options.interferenceWeights;
@@ -563,7 +558,9 @@ export class SpotMarket {
   private shortOf(hs: HostState, stats: DemandStats, request: Amount3, ignore?: Set<string>): AuctionResource | null {
     if (hs.qStale && this.options.capacity !== 'request') this.buildQ(hs);
     const cap = hs.host.capacity;
-    for (const r of AUCTION_RESOURCES) {
+    const H = this.H;
+    for (let ri = 0; ri < 3; ri++) {
+      const r = AUCTION_RESOURCES[ri]!;
       const C = cap[r];
       if (this.options.capacity === 'request') {
         let used = hs.sums.request[r];
@@ -571,10 +568,11 @@ export class SpotMarket {
         if (used + request[r] > C + 1e-9) return r;
         continue;
       }
-      for (let h = 0; h < this.H; h++) {
-        let used = hs.sums.q[r][h]!;
-        if (ignore) for (const id of ignore) used -= this.runningMap.get(id)!.stats.q[r][h]!;
-        if (used + stats.q[r][h]! > C + 1e-9) return r;
+      for (let h = 0; h < H; h++) {
+        const at = 6 * H + ri * H + h;
+        let used = hs.sums.flat[at]!;
+        if (ignore) for (const id of ignore) used -= this.runningMap.get(id)!.stats.flat[at]!;
+        if (used + stats.flat[at]! > C + 1e-9) return r;
       }
     }
     return null;
@@ -609,7 +607,7 @@ export class SpotMarket {
     rq.cpu += sign * b.request.cpu;
     rq.memory += sign * b.request.memory;
     rq.network += sign * b.request.network;
-    s.membw += sign * b.memoryIntensity * stats.mu.cpu[0]!;
+    s.membw += sign * b.memoryIntensity * stats.flat[0]!;
   }
 
   /**
@@ -1116,7 +1114,8 @@ export class SpotMarket {
     const hs = this.hosts.get(hostId)!;
     if (hs.qStale) this.buildQ(hs);
     const s = hs.sums;
-    return { cpu: s.q.cpu[0]!, memory: s.q.memory[0]!, network: s.q.network[0]! };
+    const H = this.H;
+    return { cpu: s.flat[6 * H]!, memory: s.flat[7 * H]!, network: s.flat[8 * H]! };
   }
 }
 
