@@ -86,6 +86,18 @@ export interface CohortResult {
 }
 
 const NAN_SERIES = new Float64Array(0);
+
+/**
+ * Amounts the engine updates in place every step (each instance's lastUsage, the amounts passed
+ * to observe). A class of their own: V8 then keeps the two fields as doubles updated in place,
+ * whereas a `{ cpu, memory }` literal shares its shape with every other Amounts literal, whose
+ * fields hold boxed numbers, so that each store would allocate a number that the garbage
+ * collector then copies and promotes (one per instance and step).
+ */
+class StepAmounts implements Amounts {
+  cpu = NaN;
+  memory = NaN;
+}
 /** Steps of usage copied at a time from every series (see `usageCpuBlock`). */
 const BLOCK = 8;
 
@@ -108,7 +120,7 @@ export function simulateCohort(series: readonly TraceSeries[], opts: CohortOptio
   const instances: InstanceState[] = series.map((s) => {
     const units: InstanceUnits = { cpu: (s.units.cpu ?? 'percent') as Unit, memory: (s.units.memory ?? 'MiB') as Unit };
     const capacity = { cpu: capacityOf(s, 'cpu'), memory: capacityOf(s, 'memory') };
-    return { id: s.id, hostId: null, units, capacity, allocation: { ...capacity }, lastUsage: { cpu: NaN, memory: NaN }, samples: 0 };
+    return { id: s.id, hostId: null, units, capacity, allocation: { ...capacity }, lastUsage: new StepAmounts(), samples: 0 };
   });
   const instMap = new Map(instances.map((i) => [i.id, i]));
   if (instMap.size !== instances.length) {
@@ -157,23 +169,17 @@ export function simulateCohort(series: readonly TraceSeries[], opts: CohortOptio
   // CPU demand per host this step (by host index), and each instance's last host id and its index
   const hostDemand = new Float64Array(hosts.length);
   const hostIndex = new Map(hosts.map((h, j) => [h.id, j]));
-  const lastHostId: Array<string | null> = new Array(instances.length).fill(null);
-  const lastHostIndex = new Int32Array(instances.length);
   fleet?.useSlots(instances.map((i) => i.id));
   fleet?.useHostSlots(hosts.length);
   // host capacities are copies made above, never changed
   const hostCpuCapacity = Float64Array.from(hosts, (h) => h.capacity.cpu);
-  const usageNow: Amounts = { cpu: NaN, memory: NaN };
-  const allocNow: Amounts = { cpu: NaN, memory: NaN };
   // Usage of the next BLOCK steps of every instance, by slot (copied from the series every BLOCK
   // steps): the sample loop reads one array in slot order instead of two series per instance.
   const usageCpuBlock = new Float64Array(instances.length * BLOCK);
   const usageMemoryBlock = new Float64Array(instances.length * BLOCK);
-  // Each slot's allocation object and its amounts rounded up to 1e-6, recomputed only when the
-  // object changes (allocations are replaced, never changed in place).
-  const roundedOf: Array<Amounts | null> = new Array<Amounts | null>(instances.length).fill(null);
-  const roundedCpu = new Float64Array(instances.length);
-  const roundedMemory = new Float64Array(instances.length);
+  // The sampler keeps each slot's allocation object and its amounts rounded up to 1e-6,
+  // recomputed only when the object changes (allocations are replaced, never changed in place).
+  const sampler = new CohortSampler(instances, runner, cpuM, memM, fleet, hostIndex, hostDemand, usageCpuBlock, usageMemoryBlock, starts, hasCpu, hasMemory, keptAt, opts.onAllocation);
 
   for (let i = 0; i < steps; i++) {
     const nowS = clock.nowS;
@@ -208,64 +214,14 @@ export function simulateCohort(series: readonly TraceSeries[], opts: CohortOptio
 
     // 3. The sample happens.
     if (fleet) hostDemand.fill(0);
-    const b = i % BLOCK;
-    if (b === 0) {
+    if (i % BLOCK === 0) {
       for (let p = 0; p < activeIdx.length; p++) {
         const k = activeIdx[p]!;
         fillBlock(usageCpuBlock, k * BLOCK, cpuVals[k]!, i);
         fillBlock(usageMemoryBlock, k * BLOCK, memVals[k]!, i);
       }
     }
-    for (let p = 0; p < activeIdx.length; p++) {
-      const k = activeIdx[p]!;
-      const inst = instances[k]!;
-      const usageCpu = usageCpuBlock[k * BLOCK + b]!;
-      const usageMemory = usageMemoryBlock[k * BLOCK + b]!;
-      const allocation = inst.allocation;
-      if (allocation !== roundedOf[k]) {
-        roundedOf[k] = allocation;
-        roundedCpu[k] = roundUp6(allocation.cpu);
-        roundedMemory[k] = roundUp6(allocation.memory);
-      }
-      const allocCpu = roundedCpu[k]!;
-      const allocMemory = roundedMemory[k]!;
-      if (i >= starts[k]!) {
-        rows++;
-        if (opts.onAllocation) opts.onAllocation(inst.id, i, hasCpu[k] ? allocCpu : NaN, hasMemory[k] ? allocMemory : NaN);
-        cpuM.add(usageCpu, allocCpu);
-        memM.add(usageMemory, allocMemory);
-      }
-      const ks = kept.length > 0 ? keptAt[k] : undefined;
-      if (ks) {
-        ks.usage.cpu[i] = usageCpu;
-        ks.usage.memory[i] = usageMemory;
-        ks.allocation.cpu[i] = allocCpu;
-        ks.allocation.memory[i] = allocMemory;
-      }
-      if (fleet) {
-        fleet.instanceStepAt(k, usageCpu);
-        const hid = inst.hostId;
-        if (hid !== null && Number.isFinite(usageCpu)) {
-          if (hid !== lastHostId[k]) {
-            lastHostId[k] = hid;
-            lastHostIndex[k] = hostIndex.get(hid)!;
-          }
-          hostDemand[lastHostIndex[k]!] += usageCpu;
-        }
-      }
-      // The amounts passed to observe are reused for the next instance (plugins read them during
-      // the call), and the instance's lastUsage is updated in place: no objects per instance and
-      // step, so nothing for the garbage collector to copy or promote in a large fleet.
-      usageNow.cpu = usageCpu;
-      usageNow.memory = usageMemory;
-      allocNow.cpu = allocCpu;
-      allocNow.memory = allocMemory;
-      runner.observe(inst, usageNow, allocNow, nowS);
-      const last = inst.lastUsage;
-      last.cpu = usageCpu;
-      last.memory = usageMemory;
-      inst.samples++;
-    }
+    rows += sampler.sample(activeIdx, i, nowS);
 
     if (fleet) {
       for (const id of driver.counters.migratedThisStep) {
@@ -293,4 +249,106 @@ export function simulateCohort(series: readonly TraceSeries[], opts: CohortOptio
     fleet.failedPlans = failedPlans;
   }
   return { cpu: cpuM, memory: memM, ...(fleet ? { fleet } : {}), rows, steps, failedPlans, kept };
+}
+
+/**
+ * The sample of one step for every active instance (recorded, scored, fed to the policy): a
+ * method of its own, so that V8 optimizes it apart from the rest of the step (its small callees
+ * are then inlined, and their number arguments need no boxes).
+ */
+class CohortSampler {
+  /** Each slot's allocation object and its amounts rounded up to 1e-6 (see simulateCohort). */
+  private readonly roundedOf: Array<Amounts | null>;
+  private readonly roundedCpu: Float64Array;
+  private readonly roundedMemory: Float64Array;
+  /** Each slot's last host id and its index. */
+  private readonly lastHostId: Array<string | null>;
+  private readonly lastHostIndex: Int32Array;
+  /** Reused for every observe call (see below). */
+  private readonly usageNow = new StepAmounts();
+  private readonly allocNow = new StepAmounts();
+  private readonly anyKept: boolean;
+
+  constructor(
+    private readonly instances: readonly InstanceState[],
+    private readonly runner: PolicyRunner,
+    private readonly cpuM: ResourceMetrics,
+    private readonly memM: ResourceMetrics,
+    private readonly fleet: FleetMetrics | undefined,
+    private readonly hostIndex: ReadonlyMap<string, number>,
+    private readonly hostDemand: Float64Array,
+    private readonly usageCpuBlock: Float64Array,
+    private readonly usageMemoryBlock: Float64Array,
+    private readonly starts: readonly number[],
+    private readonly hasCpu: Uint8Array,
+    private readonly hasMemory: Uint8Array,
+    private readonly keptAt: ReadonlyArray<KeptSeries | undefined>,
+    private readonly onAllocation: CohortOptions['onAllocation'],
+  ) {
+    const n = instances.length;
+    this.roundedOf = new Array<Amounts | null>(n).fill(null);
+    this.roundedCpu = new Float64Array(n);
+    this.roundedMemory = new Float64Array(n);
+    this.lastHostId = new Array<string | null>(n).fill(null);
+    this.lastHostIndex = new Int32Array(n);
+    this.anyKept = keptAt.some((x) => x !== undefined);
+  }
+
+  /** Step i's sample of the active instances (in slot order); returns the rows recorded. */
+  sample(activeIdx: readonly number[], i: number, nowS: number): number {
+    const { instances, usageCpuBlock, usageMemoryBlock, roundedOf, roundedCpu, roundedMemory, starts, fleet, usageNow, allocNow } = this;
+    const b = i % BLOCK;
+    let rows = 0;
+    for (let p = 0; p < activeIdx.length; p++) {
+      const k = activeIdx[p]!;
+      const inst = instances[k]!;
+      const usageCpu = usageCpuBlock[k * BLOCK + b]!;
+      const usageMemory = usageMemoryBlock[k * BLOCK + b]!;
+      const allocation = inst.allocation;
+      if (allocation !== roundedOf[k]) {
+        roundedOf[k] = allocation;
+        roundedCpu[k] = roundUp6(allocation.cpu);
+        roundedMemory[k] = roundUp6(allocation.memory);
+      }
+      const allocCpu = roundedCpu[k]!;
+      const allocMemory = roundedMemory[k]!;
+      if (i >= starts[k]!) {
+        rows++;
+        if (this.onAllocation) this.onAllocation(inst.id, i, this.hasCpu[k] ? allocCpu : NaN, this.hasMemory[k] ? allocMemory : NaN);
+        this.cpuM.add(usageCpu, allocCpu);
+        this.memM.add(usageMemory, allocMemory);
+      }
+      const ks = this.anyKept ? this.keptAt[k] : undefined;
+      if (ks) {
+        ks.usage.cpu[i] = usageCpu;
+        ks.usage.memory[i] = usageMemory;
+        ks.allocation.cpu[i] = allocCpu;
+        ks.allocation.memory[i] = allocMemory;
+      }
+      if (fleet) {
+        fleet.instanceStepAt(k, usageCpu);
+        const hid = inst.hostId;
+        if (hid !== null && Number.isFinite(usageCpu)) {
+          if (hid !== this.lastHostId[k]) {
+            this.lastHostId[k] = hid;
+            this.lastHostIndex[k] = this.hostIndex.get(hid)!;
+          }
+          this.hostDemand[this.lastHostIndex[k]!] += usageCpu;
+        }
+      }
+      // The amounts passed to observe are reused for the next instance (plugins read them during
+      // the call), and the instance's lastUsage is updated in place: no objects per instance and
+      // step, so nothing for the garbage collector to copy or promote in a large fleet.
+      usageNow.cpu = usageCpu;
+      usageNow.memory = usageMemory;
+      allocNow.cpu = allocCpu;
+      allocNow.memory = allocMemory;
+      this.runner.observe(inst, usageNow, allocNow, nowS);
+      const last = inst.lastUsage;
+      last.cpu = usageCpu;
+      last.memory = usageMemory;
+      inst.samples++;
+    }
+    return rows;
+  }
 }
