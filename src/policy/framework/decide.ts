@@ -100,7 +100,7 @@ class PlanningFleet implements FleetView {
   readonly sorted: readonly HostState[];
   readonly pos: ReadonlyMap<string, number>;
   /** Per position: the host as placement shows it to plugins (`on: true`), made on first use. */
-  private views: Array<HostState | undefined>;
+  private readonly views: Array<HostState | undefined>;
   /** Free allocation of the powered-on hosts, built on first use, then kept up to date. */
   private index: FreeCapacityIndex | null = null;
   /** Per capacity: hosts by free CPU with score bounds (built on first use, then kept up to date). */
@@ -120,7 +120,7 @@ class PlanningFleet implements FleetView {
     this.sorted = order.sorted;
     this.pos = order.pos;
     const n = this.sorted.length;
-    this.views = new Array(n);
+    this.views = new Array<HostState | undefined>(n).fill(undefined);
     this.onAt = new Uint8Array(n);
     this.head = new Int32Array(n).fill(-1);
     this.tail = new Int32Array(n).fill(-1);
@@ -140,7 +140,7 @@ class PlanningFleet implements FleetView {
     this.boundIndex = null;
     this.offClasses = null;
     const n = this.sorted.length;
-    this.views = new Array(n);
+    this.views.fill(undefined);
     for (let p = 0; p < n; p++) this.onAt[p] = this.sorted[p]!.on ? 1 : 0;
     this.cpuSums.fill(0);
     this.memorySums.fill(0);
@@ -487,6 +487,9 @@ export class PolicyRunner {
   private hostOrder: { hosts: readonly HostState[]; items: HostState[]; order: HostOrder } | null = null;
   /** Planning state kept across rounds (see PlanningFleet). */
   private planning: PlanningFleet | null = null;
+  /** A round's resize reasons and their ownership by slot, reused by the next round (no large arrays per round). */
+  private roundReasons: string[][] = [];
+  private roundReasonsOwned = new Uint8Array(0);
   /** Placement may skip hosts a filter bounds out / evaluate one empty host per capacity. */
   private readonly pruneByFree: boolean;
   private readonly symmetric: boolean;
@@ -561,8 +564,13 @@ export class PolicyRunner {
      * Per slot (index in snapshot.instances): the reasons of its resize, the rightsizer's array
      * until the round adds a reason (then a copy: `ownReasons`); a resize action gets its own copy.
      */
-    const resizeReasons: string[][] = new Array(instances.length);
-    const reasonsOwned = new Uint8Array(instances.length);
+    if (this.roundReasons.length !== instances.length) {
+      this.roundReasons = new Array<string[]>(instances.length);
+      this.roundReasonsOwned = new Uint8Array(instances.length);
+    } else this.roundReasonsOwned.fill(0);
+    // (kept across rounds: every slot's entry is set below before it is read)
+    const resizeReasons = this.roundReasons;
+    const reasonsOwned = this.roundReasonsOwned;
     const ownReasons = (k: number): string[] => {
       if (reasonsOwned[k] === 0) {
         resizeReasons[k] = [...resizeReasons[k]!];
