@@ -4,7 +4,8 @@
 // scenario runs them all together on ceil(instances / 2) hosts (hosts grow with the instances).
 // Each scale runs in its own process. Time per sample and the growth exponent between scales
 // (1 = linear) show whether cost stays near-linear. A scale whose predicted time (extrapolated
-// with the last exponent seen) exceeds the per-run budget is skipped, with a note.
+// with the last exponent seen) exceeds the per-run budget (90 s; 300 s for the fleet, whose 100x
+// takes one to two minutes; 15 s with --quick) is skipped, with a note.
 import { dist, mib, num, runChild, seconds, table } from './lib/harness.mjs';
 
 export const meta = {
@@ -145,14 +146,18 @@ export async function run(ctx) {
   const rightsizingScales = ctx.quick ? [1, 10] : [1, 10, 100];
   const fleetScales = ctx.quick ? [1, 3] : [1, 3, 10, 30, 100];
   const budgetMs = ctx.quick ? 15_000 : 90_000;
+  // The fleet's 100x (105,200 instances on 52,600 hosts) takes one to two minutes of CPU: a
+  // larger budget lets it run (the issue asks for 1x..100x) while a regression that makes it
+  // superlinear again is still skipped rather than left running for many minutes.
+  const fleetBudgetMs = ctx.quick ? 15_000 : 300_000;
   const rightsizing = await sweep(ctx, 'rightsizing', rightsizingScales, budgetMs);
   report(ctx, 'rightsizing', rightsizing);
   ctx.print('');
-  const fleet = await sweep(ctx, 'fleet', fleetScales, budgetMs);
+  const fleet = await sweep(ctx, 'fleet', fleetScales, fleetBudgetMs);
   report(ctx, 'fleet', fleet);
   ctx.print(
     `1x = ${num(BASE_INSTANCES)} instances x ${SAMPLES} samples (a PlanetLab day); "generate alone" = the synthetic generator by itself ` +
-      `(a separate pass in the same process, before the simulation; "peak RSS generating" is the peak after that pass); exponent = log(time ratio) / log(scale ratio), 1.00 = linear; "CPU" columns: the simulation's CPU time (the process: the garbage collector's helper threads included), which other work on a shared machine disturbs less than wall time; "main-thread" columns: the main thread's CPU time alone (Linux, 10 ms ticks); per-run budget ${seconds(budgetMs)}.`,
+      `(a separate pass in the same process, before the simulation; "peak RSS generating" is the peak after that pass); exponent = log(time ratio) / log(scale ratio), 1.00 = linear; "CPU" columns: the simulation's CPU time (the process: the garbage collector's helper threads included), which other work on a shared machine disturbs less than wall time; "main-thread" columns: the main thread's CPU time alone (Linux, 10 ms ticks); per-run budget ${seconds(budgetMs)} (fleet ${seconds(fleetBudgetMs)}).`,
   );
-  return { checks: [], data: { budgetMs, rightsizing, fleet } };
+  return { checks: [], data: { budgetMs, fleetBudgetMs, rightsizing, fleet } };
 }
