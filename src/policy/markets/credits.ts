@@ -201,6 +201,9 @@ export class CreditBook {
   readonly classes: Map<string, CompiledClass>;
   readonly options: CompiledCreditOptions;
   private readonly instances = new Map<string, Inst>();
+  /** The balances every accrual moves credits from or to. */
+  private readonly issuerCell: BalanceCell;
+  private readonly spentCell: BalanceCell;
   /** `handles()` (null: to be built again). */
   private handleList: Inst[] | null = null;
 
@@ -209,6 +212,8 @@ export class CreditBook {
     options: CreditBookOptions = {},
   ) {
     this.classes = compileInstanceClasses(options.classes ?? T3_INSTANCE_CLASSES);
+    this.issuerCell = this.ledger.cell(SYSTEM.CREDIT_ISSUER, 'credit');
+    this.spentCell = this.ledger.cell(SYSTEM.CREDIT_SPENT, 'credit');
     const issues: Issue[] = [];
     const rate = options.surplusChargeMicrosPerVcpuHour ?? 50_000;
     if (!Number.isSafeInteger(rate) || rate < 0) issues.push({ path: 'surplusChargeMicrosPerVcpuHour', message: `must be a non-negative integer, got ${rate}` });
@@ -364,9 +369,12 @@ export class CreditBook {
     const surplusAccount = inst.surplusAccount;
     const bal = inst.credits.v;
     const surplus = 0 - inst.surplus.v;
-    // the step's moves (one transaction, no reasons: as a Tx begun before any reason was pushed)
+    // the step's moves (one transaction, no reasons: as a Tx begun before any reason was pushed),
+    // with the cells of their balances (no lookup by account name)
     let m1: Move | undefined;
     let m2: Move | undefined;
+    let c1: BalanceCell[] = NO_CELLS;
+    let c2: BalanceCell[] = NO_CELLS;
     if (U <= E) {
       const g = E - U + s.carryMcms;
       let gMilli = Math.floor(g / K);
@@ -374,6 +382,7 @@ export class CreditBook {
       const repay = Math.min(gMilli, surplus);
       if (repay > 0) {
         m1 = { asset: 'credit', from: SYSTEM.CREDIT_ISSUER, to: surplusAccount, amount: repay };
+        c1 = [this.issuerCell, inst.surplus];
         gMilli -= repay;
         r.surplusRepaidMillicredits = repay;
         reasons.push(MR.SURPLUS_REPAID, kv('repaidMillicredits', repay));
@@ -388,8 +397,13 @@ export class CreditBook {
       }
       if (gMilli > 0) {
         const earn: Move = { asset: 'credit', from: SYSTEM.CREDIT_ISSUER, to: credits, amount: gMilli };
-        if (m1) m2 = earn;
-        else m1 = earn;
+        if (m1) {
+          m2 = earn;
+          c2 = [this.issuerCell, inst.credits];
+        } else {
+          m1 = earn;
+          c1 = [this.issuerCell, inst.credits];
+        }
         reasons.push(MR.EARNED);
       }
       r.balanceDeltaMillicredits = gMilli;
@@ -402,6 +416,7 @@ export class CreditBook {
         const newBal = Math.floor(rem / K);
         s.carryMcms = rem - newBal * K;
         m1 = { asset: 'credit', from: credits, to: SYSTEM.CREDIT_SPENT, amount: bal - newBal };
+        c1 = [inst.credits, this.spentCell];
         r.balanceDeltaMillicredits = newBal - bal;
         reasons.push(MR.SPENT);
       } else if (s.mode === 'standard') {
@@ -411,6 +426,7 @@ export class CreditBook {
         const newBal = Math.floor(rem / K);
         s.carryMcms = rem - newBal * K;
         m1 = { asset: 'credit', from: credits, to: SYSTEM.CREDIT_SPENT, amount: bal - newBal };
+        c1 = [inst.credits, this.spentCell];
         r.balanceDeltaMillicredits = newBal - bal;
         r.grantedMillicores = granted;
         r.throttledMillicores = demand - granted;
@@ -421,6 +437,8 @@ export class CreditBook {
         s.carryMcms = sMilli * K - short;
         m1 = { asset: 'credit', from: credits, to: SYSTEM.CREDIT_SPENT, amount: bal };
         m2 = { asset: 'credit', from: surplusAccount, to: SYSTEM.CREDIT_SPENT, amount: sMilli };
+        c1 = [inst.credits, this.spentCell];
+        c2 = [inst.surplus, this.spentCell];
         r.balanceDeltaMillicredits = -bal;
         r.surplusSpentMillicredits = sMilli;
         reasons.push(MR.SPENT, MR.SURPLUS_SPENT, kv('surplusSpentMillicredits', sMilli));
@@ -428,7 +446,7 @@ export class CreditBook {
     }
     r.earnedCredits = E / (K * MILLICREDITS_PER_CREDIT);
     r.usedCredits = U / (K * MILLICREDITS_PER_CREDIT);
-    mustCommit(this.ledger.commitMoves('credit-accrual', nowMs, NO_REASONS, id, m2 ? [m1!, m2] : m1 ? [m1] : []));
+    mustCommit(m2 ? this.ledger.commitMoves('credit-accrual', nowMs, NO_REASONS, id, [m1!, m2], [c1[0]!, c1[1]!, c2[0]!, c2[1]!]) : this.ledger.commitMoves('credit-accrual', nowMs, NO_REASONS, id, m1 ? [m1] : [], c1));
     // End of an hour: surplus above the 24-hour earnings is charged.
     const hour = Math.floor(nowMs / HOUR_MS);
     if (hour > s.hourMark) {
@@ -593,6 +611,7 @@ export type CreditInstanceExport = Omit<CreditInstanceState, 'cls'> & { classNam
 
 /** The reasons of an accrual's ledger entry (its figures are in the AccrualResult). */
 const NO_REASONS: readonly string[] = Object.freeze([]);
+const NO_CELLS: BalanceCell[] = [];
 
 /** A commit the rules guarantee (checked above); a refusal here is a bug, reported as such. */
 function mustCommit(r: CommitResult): void {

@@ -164,6 +164,10 @@ export interface BalanceCell {
 
 interface Cell {
   v: number;
+  /** Whose balance it is (checked when a caller hands cells back: commitMoves). */
+  readonly name: string;
+  readonly asset: Asset;
+  readonly ledger: Ledger;
 }
 
 /** One asset's balances (one cell per account, updated in place), and a count of the commits that changed any of them. */
@@ -200,7 +204,7 @@ export class Ledger {
   cell(accountName: string, asset: Asset): BalanceCell {
     const map = this.balances.get(asset)!.map;
     let c = map.get(accountName);
-    if (c === undefined) map.set(accountName, (c = { v: 0 }));
+    if (c === undefined) map.set(accountName, (c = { v: 0, name: accountName, asset, ledger: this }));
     return c;
   }
 
@@ -253,40 +257,54 @@ export class Ledger {
    * `begin`, `move` for each of `moves` and `commit` in one call, for code that makes many one- or
    * two-move transactions (an accrual per instance and step): the same checks (a zero amount is
    * skipped, a bad one throws), the same entry, without a Tx. `moves` and `reasons` are taken as
-   * they are (not copied): do not change them afterwards.
+   * they are (not copied): do not change them afterwards. With `cells` (what `cell` returned for
+   * the `from` and `to` of each move, in that order; checked), balances are found without a lookup
+   * by name.
    */
-  commitMoves(kind: string, atMs: number, reasons: readonly string[], ref: string | null, moves: Move[]): CommitResult {
+  commitMoves(kind: string, atMs: number, reasons: readonly string[], ref: string | null, moves: Move[], cells?: readonly BalanceCell[]): CommitResult {
     let zero = false;
-    for (const m of moves) {
+    for (let k = 0; k < moves.length; k++) {
+      const m = moves[k]!;
       if (m.amount === 0) {
         zero = true;
         continue;
       }
       checkMove(m.asset, m.from, m.to, m.amount);
+      if (cells) {
+        const f = cells[2 * k] as Cell | undefined;
+        const t = cells[2 * k + 1] as Cell | undefined;
+        if (!f || !t || f.ledger !== this || t.ledger !== this || f.name !== m.from || t.name !== m.to || f.asset !== m.asset || t.asset !== m.asset) {
+          throw new InputError(`ledger ${kind}: the cells given for move ${k + 1} are not this ledger's ${m.asset} balances of ${m.from} and ${m.to}`, { field: 'cells' });
+        }
+      }
     }
-    return this.apply(kind, atMs, reasons, ref, zero ? moves.filter((m) => m.amount !== 0) : moves);
+    if (!zero) return this.apply(kind, atMs, reasons, ref, moves, cells as readonly Cell[] | undefined);
+    const kept = moves.filter((m) => m.amount !== 0);
+    const keptCells = cells ? (cells as readonly Cell[]).filter((_, i) => moves[i >> 1]!.amount !== 0) : undefined;
+    return this.apply(kind, atMs, reasons, ref, kept, keptCells);
   }
 
-  private apply(kind: string, atMs: number, reasons: readonly string[], ref: string | null, moves: readonly Move[]): CommitResult {
+  private apply(kind: string, atMs: number, reasons: readonly string[], ref: string | null, moves: readonly Move[], cells?: readonly Cell[]): CommitResult {
+    if (cells && moves.length > 1) return this.applyCells(kind, atMs, reasons, ref, moves, cells);
     if (moves.length === 1) {
       const m = moves[0]!;
       const book = this.balances.get(m.asset)!;
       const map = book.map;
-      const fc = map.get(m.from);
+      const fc = cells ? cells[0] : map.get(m.from);
       const fromBal = fc?.v ?? 0;
       const wouldBe = fromBal - m.amount;
       if (wouldBe < 0 && !this.negativeAllowed(m.from, m.asset)) {
         return { ok: false, reason: 'insufficient', account: m.from, asset: m.asset, balance: fromBal, wouldBe, kind: kind };
       }
-      const tc = map.get(m.to);
+      const tc = cells ? cells[1] : map.get(m.to);
       const toBal = (tc?.v ?? 0) + m.amount;
       if (!Number.isSafeInteger(wouldBe) || !Number.isSafeInteger(toBal)) {
         throw new InputError(`ledger ${kind}: a balance of ${m.asset} would leave the safe integer range`, { field: 'amount' });
       }
       if (fc) fc.v = wouldBe;
-      else map.set(m.from, { v: wouldBe });
+      else map.set(m.from, { v: wouldBe, name: m.from, asset: m.asset, ledger: this });
       if (tc) tc.v = toBal;
-      else map.set(m.to, { v: toBal });
+      else map.set(m.to, { v: toBal, name: m.to, asset: m.asset, ledger: this });
       book.version++;
     } else if (moves.length > 1) {
       // Net change per (asset, account), checked before anything is applied.
@@ -317,11 +335,55 @@ export class Ledger {
         const book = this.balances.get(n.asset)!;
         const c = book.map.get(n.account);
         if (c) c.v = c.v + n.delta;
-        else book.map.set(n.account, { v: n.delta });
+        else book.map.set(n.account, { v: n.delta, name: n.account, asset: n.asset, ledger: this });
         book.version++;
       }
     }
     // The entry takes the transaction's arrays (a committed Tx is not to be changed again).
+    const entry: JournalEntry = { seq: ++this.seqCounter, atMs, kind, moves, reasons, ref };
+    if (this.keepJournal) this.journalEntries.push(entry);
+    this.onCommit?.(entry);
+    return { ok: true, entry };
+  }
+
+  /**
+   * `apply` of several moves with their cells: the same net check per account (accounts in the
+   * order they first appear, `from` before `to`, move by move), then the same changes.
+   */
+  private applyCells(kind: string, atMs: number, reasons: readonly string[], ref: string | null, moves: readonly Move[], cells: readonly Cell[]): CommitResult {
+    const accounts: Cell[] = [];
+    const deltas: number[] = [];
+    const add = (c: Cell, d: number) => {
+      let k = accounts.indexOf(c);
+      if (k < 0) {
+        k = accounts.length;
+        accounts.push(c);
+        deltas.push(0);
+      }
+      deltas[k] = deltas[k]! + d;
+    };
+    for (let k = 0; k < moves.length; k++) {
+      add(cells[2 * k]!, -moves[k]!.amount);
+      add(cells[2 * k + 1]!, moves[k]!.amount);
+    }
+    for (let k = 0; k < accounts.length; k++) {
+      const c = accounts[k]!;
+      const delta = deltas[k]!;
+      const bal = c.v;
+      const wouldBe = bal + delta;
+      if (delta < 0 && wouldBe < 0 && !this.negativeAllowed(c.name, c.asset)) {
+        return { ok: false, reason: 'insufficient', account: c.name, asset: c.asset, balance: bal, wouldBe, kind };
+      }
+      if (!Number.isSafeInteger(wouldBe)) {
+        throw new InputError(`ledger ${kind}: the ${c.asset} balance of ${c.name} would leave the safe integer range`, { field: 'amount' });
+      }
+    }
+    for (let k = 0; k < accounts.length; k++) {
+      if (deltas[k] === 0) continue;
+      const c = accounts[k]!;
+      c.v = c.v + deltas[k]!;
+      this.balances.get(c.asset)!.version++;
+    }
     const entry: JournalEntry = { seq: ++this.seqCounter, atMs, kind, moves, reasons, ref };
     if (this.keepJournal) this.journalEntries.push(entry);
     this.onCommit?.(entry);
@@ -361,9 +423,9 @@ export class Ledger {
         return { ok: false, reason: 'insufficient', account: m.from, asset: m.asset, balance: fromBal, wouldBe, kind: tx.kind };
       }
       if (fc) fc.v = wouldBe;
-      else map.set(m.from, { v: wouldBe });
+      else map.set(m.from, { v: wouldBe, name: m.from, asset: m.asset, ledger: this });
       if (tc) tc.v = toBal;
-      else map.set(m.to, { v: toBal });
+      else map.set(m.to, { v: toBal, name: m.to, asset: m.asset, ledger: this });
     }
     const entry: JournalEntry = { seq: ++this.seqCounter, atMs: tx.atMs, kind: tx.kind, moves, reasons: tx.reasons, ref: tx.ref };
     if (this.keepJournal) this.journalEntries.push(entry);
