@@ -983,6 +983,10 @@ export class SpotMarket {
     return [...this.hosts.keys()];
   }
 
+  hasHost(hostId: string): boolean {
+    return this.hosts.has(hostId);
+  }
+
   /** Running instances as plain data (JSON-safe apart from the bid's forecasts). */
   exportRunning(): RunningExport[] {
     return [...this.runningMap.values()].map((ru) => ({

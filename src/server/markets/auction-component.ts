@@ -385,13 +385,12 @@ export class AuctionComponent implements MarketComponent {
   /** Every host at its capacity; 0 while it is off or the tick's plan powers it off. */
   private syncHosts(ctx: MarketTickContext): void {
     const market = this.market!;
-    const known = new Set(market.hostIds());
     const powered = new Map<string, boolean>();
     for (const a of ctx.plan.actions) if (a.kind === 'power') powered.set(a.host, a.on);
     for (const [id, h] of ctx.hosts) {
       const c = h.record.capacity;
       const cap = (powered.get(id) ?? h.state.on) ? { cpu: h.state.capacity.cpu, memory: h.state.capacity.memory, network: c.networkKiBps ?? 0 } : { cpu: 0, memory: 0, network: 0 };
-      if (!known.has(id)) market.addHost({ id, capacity: cap });
+      if (!market.hasHost(id)) market.addHost({ id, capacity: cap });
       else market.setHostCapacity(id, cap);
     }
   }
