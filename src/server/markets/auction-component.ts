@@ -485,8 +485,8 @@ export class AuctionComponent implements MarketComponent {
       let bg = slot.bg;
       if (bg === undefined || !bg.alive) bg = slot.bg = this.background.get(id);
       const f = this.latest.of(ctx, slot, id);
-      const fAt = f && (f.cpu || f.memory) ? f.madeAtMs : -1;
       if (!bg) {
+        const fAt = f && (f.cpu || f.memory) ? f.madeAtMs : -1;
         market.adopt({ bid: residentBid(m, residentDemand(m, f?.cpu, f?.memory)), hostId, startedAtMs: ctx.nowMs, billedToMs: ctx.nowMs, billCarry: 0, notice: null });
         const nb: Background = { hostId, forecastAtMs: fAt, seenRound: stamp, alive: true };
         this.background.set(id, nb);
@@ -498,6 +498,9 @@ export class AuctionComponent implements MarketComponent {
         market.move(id, hostId);
         bg.hostId = hostId;
       }
+      // a forecast the record held already: its time was passed at the record's last read
+      if (!this.latest.looked) return;
+      const fAt = f && (f.cpu || f.memory) ? f.madeAtMs : -1;
       if (fAt !== bg.forecastAtMs) {
         bg.forecastAtMs = fAt;
         forecasts.set(id, residentDemand(m, f?.cpu, f?.memory));

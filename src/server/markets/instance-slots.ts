@@ -67,6 +67,11 @@ export interface ForecastSlot extends InstanceSlot {
 export class LatestForecasts {
   private epoch = 0;
   private trust = false;
+  /**
+   * Whether the last `of` looked the forecast up (false: it is the one the record held, the same
+   * object as at the record's last read, so whatever was derived from it then still holds).
+   */
+  looked = false;
 
   /** At the start of every tick of the component (also ticks where it reads nothing). */
   begin(ctx: MarketTickContext, slots: InstanceSlots<ForecastSlot>): void {
@@ -85,7 +90,11 @@ export class LatestForecasts {
 
   /** The latest forecast of the instance `s` is the record of (`ctx.latestForecast(id)`). */
   of(ctx: MarketTickContext, s: ForecastSlot, id: string): LatestForecast | undefined {
-    if (this.trust && s.lfEpoch === this.epoch) return s.lf;
+    if (this.trust && s.lfEpoch === this.epoch) {
+      this.looked = false;
+      return s.lf;
+    }
+    this.looked = true;
     const lf = ctx.latestForecast(id);
     s.lf = lf;
     s.lfEpoch = this.epoch;
