@@ -168,6 +168,8 @@ interface Cell {
   readonly name: string;
   readonly asset: Asset;
   readonly ledger: Ledger;
+  /** defaultNegativeAllowed(name), once known (1 yes, 0 no, -1 not asked yet); only used with the default rule. */
+  neg: number;
 }
 
 /** One asset's balances (one cell per account, updated in place), and a count of the commits that changed any of them. */
@@ -204,7 +206,7 @@ export class Ledger {
   cell(accountName: string, asset: Asset): BalanceCell {
     const map = this.balances.get(asset)!.map;
     let c = map.get(accountName);
-    if (c === undefined) map.set(accountName, (c = { v: 0, name: accountName, asset, ledger: this }));
+    if (c === undefined) map.set(accountName, (c = { v: 0, name: accountName, asset, ledger: this, neg: -1 }));
     return c;
   }
 
@@ -293,7 +295,7 @@ export class Ledger {
       const fc = cells ? cells[0] : map.get(m.from);
       const fromBal = fc?.v ?? 0;
       const wouldBe = fromBal - m.amount;
-      if (wouldBe < 0 && !this.negativeAllowed(m.from, m.asset)) {
+      if (wouldBe < 0 && !this.mayGoNegative(fc, m.from, m.asset)) {
         return { ok: false, reason: 'insufficient', account: m.from, asset: m.asset, balance: fromBal, wouldBe, kind: kind };
       }
       const tc = cells ? cells[1] : map.get(m.to);
@@ -302,9 +304,9 @@ export class Ledger {
         throw new InputError(`ledger ${kind}: a balance of ${m.asset} would leave the safe integer range`, { field: 'amount' });
       }
       if (fc) fc.v = wouldBe;
-      else map.set(m.from, { v: wouldBe, name: m.from, asset: m.asset, ledger: this });
+      else map.set(m.from, { v: wouldBe, name: m.from, asset: m.asset, ledger: this, neg: -1 });
       if (tc) tc.v = toBal;
-      else map.set(m.to, { v: toBal, name: m.to, asset: m.asset, ledger: this });
+      else map.set(m.to, { v: toBal, name: m.to, asset: m.asset, ledger: this, neg: -1 });
       book.version++;
     } else if (moves.length > 1) {
       // Net change per (asset, account), checked before anything is applied.
@@ -335,7 +337,7 @@ export class Ledger {
         const book = this.balances.get(n.asset)!;
         const c = book.map.get(n.account);
         if (c) c.v = c.v + n.delta;
-        else book.map.set(n.account, { v: n.delta, name: n.account, asset: n.asset, ledger: this });
+        else book.map.set(n.account, { v: n.delta, name: n.account, asset: n.asset, ledger: this, neg: -1 });
         book.version++;
       }
     }
@@ -371,7 +373,7 @@ export class Ledger {
       const delta = deltas[k]!;
       const bal = c.v;
       const wouldBe = bal + delta;
-      if (delta < 0 && wouldBe < 0 && !this.negativeAllowed(c.name, c.asset)) {
+      if (delta < 0 && wouldBe < 0 && !this.mayGoNegative(c, c.name, c.asset)) {
         return { ok: false, reason: 'insufficient', account: c.name, asset: c.asset, balance: bal, wouldBe, kind };
       }
       if (!Number.isSafeInteger(wouldBe)) {
@@ -423,9 +425,9 @@ export class Ledger {
         return { ok: false, reason: 'insufficient', account: m.from, asset: m.asset, balance: fromBal, wouldBe, kind: tx.kind };
       }
       if (fc) fc.v = wouldBe;
-      else map.set(m.from, { v: wouldBe, name: m.from, asset: m.asset, ledger: this });
+      else map.set(m.from, { v: wouldBe, name: m.from, asset: m.asset, ledger: this, neg: -1 });
       if (tc) tc.v = toBal;
-      else map.set(m.to, { v: toBal, name: m.to, asset: m.asset, ledger: this });
+      else map.set(m.to, { v: toBal, name: m.to, asset: m.asset, ledger: this, neg: -1 });
     }
     const entry: JournalEntry = { seq: ++this.seqCounter, atMs: tx.atMs, kind: tx.kind, moves, reasons: tx.reasons, ref: tx.ref };
     if (this.keepJournal) this.journalEntries.push(entry);
@@ -443,6 +445,13 @@ export class Ledger {
       map.get(m.to)!.v -= m.amount;
       map.get(m.from)!.v += m.amount;
     }
+  }
+
+  /** negativeAllowed(name, asset), remembered on the balance's cell when the rule is the default (a fixed rule of the name). */
+  private mayGoNegative(c: Cell | undefined, name: string, asset: Asset): boolean {
+    if (c === undefined || this.negativeAllowed !== defaultNegativeAllowed) return this.negativeAllowed(name, asset);
+    if (c.neg < 0) c.neg = defaultNegativeAllowed(name) ? 1 : 0;
+    return c.neg === 1;
   }
 
   /** One move as its own transaction. */

@@ -221,7 +221,7 @@ export class AuctionComponent implements MarketComponent {
   /** Residents the auction counts but does not own: instance -> host, and the forecast time last passed. */
   private readonly background = new Map<string, Background>();
   /** Per instance of the loop, its background record (for the pass over every instance each round). */
-  private readonly slots = new InstanceSlots<ForecastSlot & { bg: Background | undefined }>((_id, m) => ({ m, bg: undefined, lf: undefined, lfEpoch: -1 }));
+  private readonly slots = new InstanceSlots<ForecastSlot & { bg: Background | undefined }>((_id, m) => ({ m, bg: undefined, lf: undefined, lfCpu: undefined, lfEpoch: -1 }));
   private readonly latest = new LatestForecasts();
   /** Instance ids the store knows, with their tenant (an admission may not take another tenant's id). */
   private readonly ids = new Map<string, string>();

@@ -191,7 +191,7 @@ export class CreditsMarket implements MarketComponent {
   /** Predicted demand (quantile `preemption.level` of the next step) per forecast: a forecast lives several ticks. */
   private readonly predicted = new WeakMap<ProbForecast, number>();
   /** Per placed instance, for the pass over every instance each tick. */
-  private readonly slots = new InstanceSlots<Slot>((id, m) => ({ m, id, lf: undefined, lfEpoch: -1, mult: undefined, bondAccount: account.bonds(id), bondUnits: 0, bondVersion: -1, qOf: null, q: NaN, hostId: null, host: undefined, seen: 0, usage: NaN }));
+  private readonly slots = new InstanceSlots<Slot>((id, m) => ({ m, id, lf: undefined, lfCpu: undefined, lfEpoch: -1, mult: undefined, bondAccount: account.bonds(id), bondUnits: 0, bondVersion: -1, qOf: null, q: NaN, hostId: null, host: undefined, seen: 0, usage: NaN }));
   private readonly latest = new LatestForecasts();
   /** Demand sums per host (reset each tick by their stamp). */
   private readonly hostNeeds = new Map<string, HostNeed>();
@@ -339,7 +339,8 @@ export class CreditsMarket implements MarketComponent {
       const usage = m.state.lastUsage.cpu;
       s.seen = stamp;
       s.usage = usage;
-      const f = this.latest.of(ctx, s, id)?.cpu ?? ctx.forecasts.get(id)?.cpu ?? null;
+      this.latest.of(ctx, s, id);
+      const f = s.lfCpu ?? ctx.forecasts.get(id)?.cpu ?? null;
       if (s.bondVersion !== bondVersion) {
         s.bondUnits = ledger.balance(s.bondAccount, 'bond');
         s.bondVersion = bondVersion;

@@ -7,6 +7,7 @@
 // A record only caches what can be found by id (the component's own maps stay the truth), so a
 // record met again under a new object is still right.
 import type { ManagedInstance } from '../control-loop.js';
+import type { ProbForecast } from '../../forecast/types.js';
 import type { LatestForecast } from '../forecasters.js';
 import type { MarketTickContext } from './types.js';
 
@@ -54,6 +55,8 @@ export class InstanceSlots<S extends InstanceSlot> {
 /** A record that keeps its instance's latest forecast (see LatestForecasts). */
 export interface ForecastSlot extends InstanceSlot {
   lf: LatestForecast | undefined;
+  /** `lf?.cpu` (a LatestForecast is never changed once made: read here without going to it). */
+  lfCpu: ProbForecast | undefined;
   /** The LatestForecasts epoch `lf` was read in; -1: stale. */
   lfEpoch: number;
 }
@@ -97,6 +100,7 @@ export class LatestForecasts {
     this.looked = true;
     const lf = ctx.latestForecast(id);
     s.lf = lf;
+    s.lfCpu = lf?.cpu;
     s.lfEpoch = this.epoch;
     return lf;
   }
