@@ -17,6 +17,9 @@
 //   PRESCIENT_BENCH_REF=<git revision> also builds that revision in a temporary folder (git archive,
 //                                     this checkout's node_modules, tsc) and runs its ticks with
 //                                     markets in the same run: before/after side by side.
+//   PRESCIENT_BENCH_REF_DIST=<folder>  the same with a build made beforehand (its dist folder, with
+//                                     node_modules reachable from it), e.g. this checkout with one
+//                                     folder of an older revision.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -310,11 +313,13 @@ export async function run(ctx) {
   if (only !== undefined && only !== 'tick') throw new Error(`PRESCIENT_BENCH_SERVER must be "tick" (only the control loop ticks), got "${only}"`);
   if (only !== 'tick') await ingestionPart(ctx, checks, data);
   const refRev = process.env.PRESCIENT_BENCH_REF;
-  const ref = refRev ? buildReference(refRev) : undefined;
+  const refDist = process.env.PRESCIENT_BENCH_REF_DIST;
+  if (refRev && refDist) throw new Error('set PRESCIENT_BENCH_REF or PRESCIENT_BENCH_REF_DIST, not both');
+  const ref = refRev ? buildReference(refRev) : refDist ? { dist: refDist, rev: refDist } : undefined;
   try {
     await tickPart(ctx, checks, data, ref);
   } finally {
-    if (ref) rmSync(ref.dir, { recursive: true, force: true });
+    if (ref?.dir) rmSync(ref.dir, { recursive: true, force: true });
   }
   return { checks, data };
 }
