@@ -1,5 +1,5 @@
 // Records the traces the markets equivalence tests compare with: run it with the code whose
-// decisions are the reference (it was run at commit ee8a11c, before the market phase was made
+// decisions are the reference (it was run at df8ccb6, whose market code is ee8a11c's, before the market phase was made
 // cheaper), never to make a failing equivalence test pass after a change meant to be equivalent.
 //   node --import tsx test/markets-equivalence-record.ts
 import { writeFileSync } from 'node:fs';
