@@ -178,11 +178,12 @@ test('dashboard: signs in from the printed link, shows live fleet, fan chart, ac
     const reasonTitle = await page.$eval('#actions-table tbody tr.action .reason', (e) => e.getAttribute('title'));
     assert.ok(reasonTitle && reasonTitle.length > 3, 'a reason is explained');
 
-    // Live: the tick counter moves with the tick events.
+    // Live: tick events arrive and the tick counter moves. (The counter also follows the status
+    // polling, so it may move before an event does: wait for each on its own.)
     const tick0 = Number(await page.$eval('#kpi-tick', (e) => e.textContent));
     const events0 = Number(await page.$eval('body', (e) => e.getAttribute('data-events') ?? '0'));
+    await page.waitForFunction((e0) => Number(document.body.getAttribute('data-events') ?? '0') > e0, events0, { timeout: 10_000 });
     await page.waitForFunction((t0) => Number(document.querySelector('#kpi-tick')?.textContent) > t0, tick0, { timeout: 10_000 });
-    assert.ok(Number(await page.$eval('body', (e) => e.getAttribute('data-events') ?? '0')) > events0, 'events arrived');
 
     // The market: empty at first (and says so), then a bid submitted through the API appears
     // through its SSE event (the page does not poll the market).
