@@ -4,12 +4,11 @@
 // series goes through backtestSeries (the engine's rolling-origin loop) and is scored.
 // PRESCIENT_BENCH_REF=<git revision> also builds that revision in a temporary folder and runs its
 // engine and its `prescient backtest` in the same run, for before/after figures side by side.
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { REPO_ROOT, check, dist, mib, num, progress, runChild, seconds, table, tracePath, verdict } from './lib/harness.mjs';
+import { buildReference, check, dist, mib, num, progress, runChild, seconds, table, tracePath, verdict } from './lib/harness.mjs';
 
 export const meta = {
   name: 'backtest',
@@ -35,24 +34,6 @@ function distModule(distRoot, path) {
 function cpuMs() {
   const c = process.cpuUsage();
   return (c.user + c.system) / 1000;
-}
-
-/**
- * Builds a git revision's dist in a temporary folder (git archive, this checkout's node_modules,
- * tsc): the reference for before/after figures. Returns its folder and short name.
- */
-function buildReference(rev) {
-  const short = execFileSync('git', ['rev-parse', '--short', `${rev}^{commit}`], { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
-  const dir = mkdtempSync(join(tmpdir(), `prescient-ref-${short}-`));
-  const tar = execFileSync('git', ['archive', '--format=tar', short], { cwd: REPO_ROOT, maxBuffer: 1 << 30 });
-  execFileSync('tar', ['-x', '-C', dir], { input: tar });
-  symlinkSync(join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules'));
-  try {
-    execFileSync(process.execPath, [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: dir, stdio: 'ignore' });
-  } catch {
-    // tsc still emits when an unrelated file has type errors; the modules used are checked on import
-  }
-  return { dir, dist: join(dir, 'dist'), rev: short };
 }
 
 async function readDay(path, stride, distRoot) {

@@ -20,11 +20,11 @@
 //   PRESCIENT_BENCH_REF_DIST=<folder>  the same with a build made beforehand (its dist folder, with
 //                                     node_modules reachable from it), e.g. this checkout with one
 //                                     folder of an older revision.
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT, check, dist, mib, note, num, runChild, seconds, table } from './lib/harness.mjs';
+import { REPO_ROOT, buildReference, check, dist, mib, note, num, runChild, seconds, table } from './lib/harness.mjs';
 
 export const meta = {
   name: 'server',
@@ -41,21 +41,6 @@ function distModule(distRoot, path) {
   const file = join(distRoot, path);
   if (!existsSync(file)) throw new Error(`${file} is missing in the reference build`);
   return new URL(`file://${file}`).href;
-}
-
-/** Builds a git revision in a temporary folder (git archive, this checkout's node_modules, tsc). */
-function buildReference(rev) {
-  const short = execFileSync('git', ['rev-parse', '--short', `${rev}^{commit}`], { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
-  const dir = mkdtempSync(join(tmpdir(), `prescient-ref-${short}-`));
-  const tar = execFileSync('git', ['archive', '--format=tar', short], { cwd: REPO_ROOT, maxBuffer: 1 << 30 });
-  execFileSync('tar', ['-x', '-C', dir], { input: tar });
-  symlinkSync(join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules'));
-  try {
-    execFileSync(process.execPath, [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: dir, stdio: 'ignore' });
-  } catch {
-    // tsc still emits when an unrelated file has type errors; the modules used are checked on import
-  }
-  return { dir, dist: join(dir, 'dist'), rev: short };
 }
 
 function quantile(sorted, q) {

@@ -1,7 +1,8 @@
 // Shared helpers for the benchmarks: paths, tables, progress, child processes, targets.
 // Benchmarks import compiled code from ../../dist (run `npm run build` first; `npm run bench` does).
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -173,3 +174,22 @@ export function runChild(module, job, args = {}, { pin = false, timeoutMs = 600_
 }
 
 export { RESULT_MARK };
+
+/**
+ * Builds a git revision's dist in a temporary folder (git archive, this checkout's node_modules,
+ * tsc): the reference for before/after figures in the same run. Returns its folder, dist and
+ * short name; the caller removes the folder.
+ */
+export function buildReference(rev) {
+  const short = execFileSync('git', ['rev-parse', '--short', `${rev}^{commit}`], { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
+  const dir = mkdtempSync(join(tmpdir(), `prescient-ref-${short}-`));
+  const tar = execFileSync('git', ['archive', '--format=tar', short], { cwd: REPO_ROOT, maxBuffer: 1 << 30 });
+  execFileSync('tar', ['-x', '-C', dir], { input: tar });
+  symlinkSync(join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules'));
+  try {
+    execFileSync(process.execPath, [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: dir, stdio: 'ignore' });
+  } catch {
+    // tsc still emits when an unrelated file has type errors; the modules used are checked on import
+  }
+  return { dir, dist: join(dir, 'dist'), rev: short };
+}
