@@ -7,7 +7,7 @@ import { afterEach, test } from 'node:test';
 import { DriverError, type Driver } from '../../src/core/ports.js';
 import { vec } from '../../src/core/resources.js';
 import { seededRng } from '../../src/core/rng.js';
-import { ALL_TENANTS, LEDGER_ASSETS, type BidRecord, type ProfileRecord, type Store } from '../../src/core/store.js';
+import { ALL_TENANTS, type BidRecord, type ProfileRecord, type Store } from '../../src/core/store.js';
 import { createRegistry } from '../../src/policy/builtin.js';
 import { PolicyRunner } from '../../src/policy/framework/decide.js';
 import { compileProfile } from '../../src/policy/framework/profile.js';
@@ -21,6 +21,7 @@ import { MarketRuntime } from '../../src/server/markets/runtime.js';
 import type { AuctionOptions } from '../../src/policy/markets/auction.js';
 import { FaultyDriver, SimulatedFleet } from '../../src/server/sim-fleet.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { storeTotals, ZERO_TOTALS } from './markets-helpers.js';
 
 const T0 = 1_800_000_000_000;
 const STEP_MS = 300_000;
@@ -104,14 +105,6 @@ async function bid(w: World, o: { id: string; tenant: string; price: number; cpu
   return rec;
 }
 
-async function totals(store: Store): Promise<Record<string, number>> {
-  const out: Record<string, number> = {};
-  for (const a of LEDGER_ASSETS) out[a] = 0;
-  for (const b of await store.listBalances(ALL_TENANTS)) out[b.asset]! += b.balance;
-  return out;
-}
-
-const zero = Object.fromEntries(LEDGER_ASSETS.map((a) => [a, 0]));
 
 test('a bid is admitted and becomes a running instance placed through the driver; billing is exactly price x time', async () => {
   const store = openSqliteStore(':memory:');
@@ -149,7 +142,7 @@ test('a bid is admitted and becomes a running instance placed through the driver
     assert.equal(await store.balance(ALL_TENANTS, SYSTEM.MARKET_REVENUE, 'money'), expected);
     assert.equal(await store.balance(ALL_TENANTS, 'tenant:acme', 'money'), 1000e6 - expected);
     assert.equal(w.auction.summary()!.revenueTotalMicrocredits, expected);
-    assert.deepEqual(await totals(store), zero, 'every asset sums to 0 in the store');
+    assert.deepEqual(await storeTotals(store), ZERO_TOTALS, 'every asset sums to 0 in the store');
     await w.loop.stop();
   } finally {
     await store.close();
@@ -191,7 +184,7 @@ test('a higher-value bid displaces an interruptible instance after its notice; t
     assert.ok(w.seen.some((e) => e.type === 'preempted' && e.tenant === 'acme'));
     // billed up to the stop: 3 rounds after its admission at 0.5 credits/hour, plus rich's first step... none yet
     assert.equal(await store.balance(ALL_TENANTS, 'tenant:acme', 'money'), 1000e6 - Math.floor((500_000 * 3 * STEP_MS) / 3_600_000));
-    assert.deepEqual(await totals(store), zero);
+    assert.deepEqual(await storeTotals(store), ZERO_TOTALS);
     await w.loop.stop();
   } finally {
     await store.close();
@@ -231,7 +224,7 @@ test('displacing an uninterruptible instance books its penalty (fee to its tenan
     assert.deepEqual([pen.instanceId, (pen.action as { payer: string }).payer, (pen.action as { feeMicrocredits: number }).feeMicrocredits], ['steady', 'beta', 2_000_000]);
     assert.ok(w.seen.some((e) => e.type === 'preempted' && e.tenant === 'victim'));
     assert.equal(w.auction.summary()!.penalties.length, 1);
-    assert.deepEqual(await totals(store), zero);
+    assert.deepEqual(await storeTotals(store), ZERO_TOTALS);
     await w.loop.stop();
   } finally {
     await store.close();
@@ -264,7 +257,7 @@ test('a plan the driver refuses undoes the whole round: no instance, the bid sta
     assert.equal((await store.getInstance(ALL_TENANTS, 'second'))?.hostId, 'h1');
     // first was billed for 2 steps in all (the reversed step is billed again)
     assert.equal(await store.balance(ALL_TENANTS, SYSTEM.MARKET_REVENUE, 'money'), Math.floor((3e6 * 3 * STEP_MS) / 3.6e6));
-    assert.deepEqual(await totals(store), zero);
+    assert.deepEqual(await storeTotals(store), ZERO_TOTALS);
     await w.loop.stop();
   } finally {
     await store.close();
@@ -329,7 +322,7 @@ test('restart continuity: running spot instances, notices and pending bids come 
     assert.equal((await store.getInstance(ALL_TENANTS, 'rich'))?.hostId, 'h1');
     // cheap ran from its admission (round 1) to its stop (round 5): 4 steps
     assert.equal(await store.balance(ALL_TENANTS, 'tenant:acme', 'money'), 1000e6 - Math.floor((700_000 * 4 * STEP_MS) / 3_600_000));
-    assert.deepEqual(await totals(store), zero);
+    assert.deepEqual(await storeTotals(store), ZERO_TOTALS);
     await b.loop.stop();
   } finally {
     await store.close();

@@ -91,12 +91,7 @@ export async function marketWorld(o: { hosts: Array<{ id: string; cpu: number }>
       clock.advance(t.svc.loop.tickMs);
       return r;
     },
-    async storeTotals() {
-      const out: Record<string, number> = {};
-      for (const a of LEDGER_ASSETS) out[a] = 0;
-      for (const b of await store.listBalances(ALL_TENANTS)) out[b.asset]! += b.balance;
-      return out;
-    },
+    storeTotals: () => storeTotals(store),
     async storeBalances(asset) {
       return (await store.listBalances(ALL_TENANTS, { asset: asset as never })).map((b) => [b.account, b.balance] as [string, number]);
     },
@@ -112,6 +107,14 @@ export async function marketWorld(o: { hosts: Array<{ id: string; cpu: number }>
     },
   };
   return world;
+}
+
+/** Every asset's sum over a store's balances (each is 0 when the books balance). */
+export async function storeTotals(store: Store): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const a of LEDGER_ASSETS) out[a] = 0;
+  for (const b of await store.listBalances(ALL_TENANTS)) out[b.asset]! += b.balance;
+  return out;
 }
 
 export const ZERO_TOTALS = Object.fromEntries(LEDGER_ASSETS.map((a) => [a, 0]));

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { vec } from '../../src/core/resources.js';
 import { seededRng } from '../../src/core/rng.js';
-import { ALL_TENANTS, LEDGER_ASSETS, type Store } from '../../src/core/store.js';
+import { ALL_TENANTS, type Store } from '../../src/core/store.js';
 import { createRegistry } from '../../src/policy/builtin.js';
 import { PolicyRunner } from '../../src/policy/framework/decide.js';
 import { compileProfile } from '../../src/policy/framework/profile.js';
@@ -19,6 +19,7 @@ import { NegotiationComponent, negotiationStateKey } from '../../src/server/mark
 import { MarketRuntime } from '../../src/server/markets/runtime.js';
 import { SimulatedFleet } from '../../src/server/sim-fleet.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { storeTotals, ZERO_TOTALS } from './markets-helpers.js';
 
 const T0 = 1_800_000_000_000;
 const CAP = { cpuMillicores: 6000, memoryMiB: 8192 };
@@ -65,13 +66,6 @@ async function world(store: Store, clock: ManualClock, o: { members?: Array<[str
   };
 }
 
-async function totals(store: Store): Promise<Record<string, number>> {
-  const out: Record<string, number> = {};
-  for (const a of LEDGER_ASSETS) out[a] = 0;
-  for (const b of await store.listBalances(ALL_TENANTS)) out[b.asset]! += b.balance;
-  return out;
-}
-const zero = Object.fromEntries(LEDGER_ASSETS.map((a) => [a, 0]));
 
 async function storedAlloc(store: Store, id: string) {
   return { cpuMillicores: await store.balance(ALL_TENANTS, `alloc:${id}`, 'cpu'), memoryMiB: await store.balance(ALL_TENANTS, `alloc:${id}`, 'memory') };
@@ -127,7 +121,7 @@ test('a loan moves in a round (one store transaction), the next tick resizes thr
     await w.tick();
     assert.equal(w.fleet.worldInstance('a')!.allocation.cpu, 1800);
     assert.equal(w.fleet.worldInstance('b')!.allocation.cpu, 1200);
-    assert.deepEqual(await totals(store), zero);
+    assert.deepEqual(await storeTotals(store), ZERO_TOTALS);
   } finally {
     await w.neg.stop();
     await w.loop.stop();
@@ -153,7 +147,7 @@ test("a round's many transfers: the store rows net them per account and their re
     }
     assert.deepEqual(await storedAlloc(store, 'b'), { cpuMillicores: 1500, memoryMiB: 1524 });
     assert.deepEqual(await storedAlloc(store, 'a'), { cpuMillicores: 2000, memoryMiB: 4096 - 1000 });
-    assert.deepEqual(await totals(store), zero);
+    assert.deepEqual(await storeTotals(store), ZERO_TOTALS);
   } finally {
     await w.neg.stop();
     await w.loop.stop();
@@ -203,7 +197,7 @@ test('a round whose write fails is written with the next one; an instance withou
     assert.ok(view.loans.every((l) => l.borrower !== 'z'));
     assert.ok(view.loans.some((l) => l.borrower === null), "a's loan to z shows no counterpart");
     assert.equal(view.members.find((m) => m.instanceId === 'a')!.lastStatement!.sources!.cpu, 'offer');
-    assert.deepEqual(await totals(store), zero);
+    assert.deepEqual(await storeTotals(store), ZERO_TOTALS);
   } finally {
     await w.neg.stop();
     await w.loop.stop();
@@ -237,7 +231,7 @@ test('restart continuity: loans and allocations come back from the store without
     clock.advance(61_000);
     const later = await b.neg.round();
     assert.equal(later.transfers, 1, 'expired: with nothing known about it, a takes its entitlement back');
-    assert.deepEqual(await totals(store), zero);
+    assert.deepEqual(await storeTotals(store), ZERO_TOTALS);
   } finally {
     await b.neg.stop();
     await b.loop.stop();
@@ -284,7 +278,7 @@ test('property: over random statements, allocations sum to the entitlements, sta
             assert.equal(sm, em);
             assert.ok(sc <= CAP.cpuMillicores && sm <= CAP.memoryMiB);
             assert.equal(sc + view.unallocated.cpuMillicores, CAP.cpuMillicores);
-            assert.deepEqual(await totals(store), zero);
+            assert.deepEqual(await storeTotals(store), ZERO_TOTALS);
             clock.advance(100);
           }
           // applied through the driver: the world's allocations are the negotiated ones
