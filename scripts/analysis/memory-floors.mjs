@@ -76,18 +76,25 @@ for await (const s of getTraceFormat(args.format).read(args.trace)) {
   const n = p.values.length;
   const peak = new Float64Array(n);
   const roughness = new Float64Array(n); // mean |Δusage| over the last 48 samples ÷ the running peak
+  // The peak over the `window` samples before t: a deque of indices with decreasing usage.
+  const deque = [];
+  let head = 0;
+  let j = 0;
+  // Sum of |Δusage| over the pairs (j - 1, j) with j in [max(1, t - 48), t).
+  let absDiff = 0;
   for (let k = 0; k < n; k++) {
     const t = start + k;
-    let m = -Infinity;
-    for (let j = Math.max(0, t - window); j < t; j++) if (u[j] > m) m = u[j];
-    peak[k] = m;
-    let d = 0;
-    let c = 0;
-    for (let j = Math.max(1, t - 48); j < t; j++) {
-      d += Math.abs(u[j] - u[j - 1]);
-      c++;
+    for (; j < t; j++) {
+      while (deque.length > head && u[deque[deque.length - 1]] <= u[j]) deque.pop();
+      deque.push(j);
+      if (j >= 1) absDiff += Math.abs(u[j] - u[j - 1]);
+      if (j - 48 >= 1) absDiff -= Math.abs(u[j - 48] - u[j - 49]);
     }
-    roughness[k] = c && m > 0 ? d / c / m : 0;
+    while (deque[head] < t - window) head++;
+    const m = u[deque[head]];
+    peak[k] = m;
+    const c = t - Math.max(1, t - 48);
+    roughness[k] = c > 0 && m > 0 ? absDiff / c / m : 0;
   }
   let sizeSum = 0;
   for (let j = 0; j < start; j++) sizeSum += u[j];
@@ -109,34 +116,25 @@ for (const s of series) {
   samples += s.usage.length;
 }
 
-/** Violations and slack of max(policy, floor(series, k)). */
-function evaluate(floor) {
+/** Violations and slack of an allocation per series and sample. */
+function evaluate(allocation) {
   let allocated = 0;
   let violations = 0;
   for (const s of series) {
     for (let k = 0; k < s.usage.length; k++) {
-      const a = Math.max(s.policy[k], floor ? floor(s, k) : -Infinity);
+      const a = allocation(s, k);
       allocated += a;
       if (s.usage[k] > a) violations++;
     }
   }
   return { violations, rate: violations / samples, slack: 1 - usageSum / allocated, allocated };
 }
-function evaluateReference() {
-  let allocated = 0;
-  let violations = 0;
-  for (const s of series) {
-    for (let k = 0; k < s.usage.length; k++) {
-      allocated += s.reference[k];
-      if (s.usage[k] > s.reference[k]) violations++;
-    }
-  }
-  return { violations, rate: violations / samples, slack: 1 - usageSum / allocated, allocated };
-}
+/** The policy's allocation raised to a floor. */
+const floored = (floor) => (s, k) => Math.max(s.policy[k], floor(s, k));
 const fmt = (r) => `${r.violations} violations (${r.rate.toFixed(5)}), slack ${r.slack.toFixed(3)}`;
 
-const ref = evaluateReference();
-const base = evaluate();
+const ref = evaluate((s, k) => s.reference[k]);
+const base = evaluate((s, k) => s.policy[k]);
 console.log(`${series.length} instances, ${samples} scored samples`);
 console.log(`reference: ${fmt(ref)}`);
 console.log(`policy:    ${fmt(base)}`);
@@ -161,29 +159,42 @@ for (const s of series) {
 console.log(`\npolicy violations: ${below} at or below the running peak, ${near} new peaks within 1.2x of it, ${spike} above 1.2x; ${shared} at samples where the reference also violates`);
 
 console.log('\nfloors (max of the policy allocation and the floor):');
-for (const m of [1.0, 1.05, 1.1, 1.15, 1.2, 1.3]) console.log(`  ${m.toFixed(2)} x running peak: ${fmt(evaluate((s, k) => m * s.peak[k]))}`);
+for (const m of [1.0, 1.05, 1.1, 1.15, 1.2, 1.3]) console.log(`  ${m.toFixed(2)} x running peak: ${fmt(evaluate(floored((s, k) => m * s.peak[k])))}`);
 const medianSize = [...series.map((s) => s.size)].sort((a, b) => a - b)[Math.floor(series.length / 2)];
+// (an instance that used nothing before scoring has no size: no floor)
 for (const c of [0.2, 0.3]) {
-  console.log(`  (1 + ${c} x (size / median size)^-1) x running peak: ${fmt(evaluate((s, k) => (1 + c * (medianSize / s.size)) * s.peak[k]))}`);
+  console.log(`  (1 + ${c} x (size / median size)^-1) x running peak: ${fmt(evaluate(floored((s, k) => (s.size > 0 ? (1 + c * (medianSize / s.size)) * s.peak[k] : -Infinity))))}`);
 }
-for (const c of [4, 8, 12]) console.log(`  (1 + ${c} x roughness) x running peak: ${fmt(evaluate((s, k) => (1 + c * s.roughness[k]) * s.peak[k]))}`);
+for (const c of [4, 8, 12]) console.log(`  (1 + ${c} x roughness) x running peak: ${fmt(evaluate(floored((s, k) => (1 + c * s.roughness[k]) * s.peak[k])))}`);
 
 // Oracle: per instance, the smallest multiplier of the running peak that removes all its violations.
 let oracleExtra = 0;
 let oracleInstances = 0;
+let atZeroPeak = 0; // violations no multiplier of the peak removes (nothing used before them)
 for (const s of series) {
   let need = 0;
-  for (let k = 0; k < s.usage.length; k++) if (s.usage[k] > s.policy[k]) need = Math.max(need, (s.usage[k] / s.peak[k]) * (1 + 1e-9));
+  for (let k = 0; k < s.usage.length; k++) {
+    if (!(s.usage[k] > s.policy[k])) continue;
+    if (s.peak[k] > 0) need = Math.max(need, (s.usage[k] / s.peak[k]) * (1 + 1e-9));
+    else atZeroPeak++;
+  }
   if (need === 0) continue;
   oracleInstances++;
   for (let k = 0; k < s.usage.length; k++) oracleExtra += Math.max(s.policy[k], need * s.peak[k]) - s.policy[k];
 }
-console.log(`\noracle (not causal): per-instance multipliers on ${oracleInstances} instances remove every violation for ${oracleExtra.toFixed(0)} of extra allocation`);
+console.log(`\noracle (not causal): per-instance multipliers on ${oracleInstances} instances remove every violation for ${oracleExtra.toFixed(0)} of extra allocation${atZeroPeak ? ` (except ${atZeroPeak} at a peak of 0, which no multiplier removes)` : ''}`);
 
 // How well causal features rank the samples that turn out to be violations (AUC; 0.5 = no information).
 function auc(score) {
   const rows = [];
-  for (const s of series) for (let k = 0; k < s.usage.length; k++) rows.push([score(s, k), s.usage[k] > s.policy[k] ? 1 : 0]);
+  let undefinedScores = 0; // e.g. a ratio to a peak of 0: left out
+  for (const s of series) {
+    for (let k = 0; k < s.usage.length; k++) {
+      const x = score(s, k);
+      if (Number.isFinite(x)) rows.push([x, s.usage[k] > s.policy[k] ? 1 : 0]);
+      else undefinedScores++;
+    }
+  }
   rows.sort((a, b) => a[0] - b[0]);
   let rankSum = 0;
   let positives = 0;
@@ -198,10 +209,11 @@ function auc(score) {
     i = j;
   }
   const negatives = rows.length - positives;
-  return (rankSum - (positives * (positives + 1)) / 2) / (positives * negatives);
+  const value = (rankSum - (positives * (positives + 1)) / 2) / (positives * negatives);
+  return `${value.toFixed(3)}${undefinedScores ? ` (${undefinedScores} samples without a score left out)` : ''}`;
 }
 console.log('\nAUC of causal features for "this sample violates the policy":');
-console.log(`  previous usage / running peak (low = memory dropped): ${auc((s, k) => -s.prev[k] / s.peak[k]).toFixed(3)}`);
-console.log(`  policy allocation / running peak (low = allocation under the peak): ${auc((s, k) => -s.policy[k] / s.peak[k]).toFixed(3)}`);
-console.log(`  roughness (mean |change| over 4 h / peak): ${auc((s, k) => s.roughness[k]).toFixed(3)}`);
-console.log(`  instance size (mean usage before scoring): ${auc((s) => s.size).toFixed(3)}`);
+console.log(`  previous usage / running peak (low = memory dropped): ${auc((s, k) => -s.prev[k] / s.peak[k])}`);
+console.log(`  policy allocation / running peak (low = allocation under the peak): ${auc((s, k) => -s.policy[k] / s.peak[k])}`);
+console.log(`  roughness (mean |change| over 4 h / peak): ${auc((s, k) => s.roughness[k])}`);
+console.log(`  instance size (mean usage before scoring): ${auc((s) => s.size)}`);
